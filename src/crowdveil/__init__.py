@@ -1,0 +1,45 @@
+"""crowdveil: anonymize protest photos and videos offline, verified.
+
+>>> import crowdveil
+>>> report = crowdveil.anonymize("crowd.jpg")          # doctest: +SKIP
+>>> report.passed, report.face_count, report.metadata_removed  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from .config import Config
+from .errors import (
+    CorruptInput,
+    CrowdveilError,
+    DetectionFailed,
+    InputError,
+    ModelError,
+    OutputError,
+    TooLarge,
+    UnsafeOutputPath,
+    UnsupportedFormat,
+    VerificationFailed,
+    WriteFailed,
+)
+from .pipeline import anonymize
+from .types import Check, Detections, Report
+
+__all__ = [
+    "__version__",
+    "anonymize",
+    "Config",
+    "Detections",
+    "Report",
+    "Check",
+    "CrowdveilError",
+    "InputError",
+    "UnsupportedFormat",
+    "CorruptInput",
+    "TooLarge",
+    "OutputError",
+    "UnsafeOutputPath",
+    "WriteFailed",
+    "ModelError",
+    "DetectionFailed",
+    "VerificationFailed",
+]

@@ -1,0 +1,15 @@
+"""``crowdveil bench``: speed and exposure measurements (never timed tests)."""
+
+import click
+
+from .photos import photos_command
+from .video import video_command
+
+
+@click.group("bench")
+def bench() -> None:
+    """Measure exposed faces, collateral and speed, beside deface."""
+
+
+bench.add_command(photos_command)
+bench.add_command(video_command)

@@ -1,0 +1,65 @@
+"""Settings for one run. Frozen: every stage reads the same values."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["Config", "STYLES", "SHAPES", "PRESETS"]
+
+STYLES = ("fill", "mosaic", "blur")
+SHAPES = ("box", "ellipse")
+PRESETS = ("default", "fast")
+
+
+@dataclass(frozen=True)
+class Config:
+    """How to anonymize.
+
+    Args:
+        style: ``fill`` (default, irreversible), ``mosaic`` or ``blur``. Mosaic
+            and blur are scaled to each face, but recognition models can still
+            undo weaker versions of both; prefer ``fill``.
+        shape: ``box`` or ``ellipse``.
+        padding: extra margin on each side of a face box, as a share of the
+            box (hair, ears and chin are identifying too). At least 0.25.
+        fill_color: RGB of the solid fill; a constant, never derived from the face.
+        preset: detector configuration; ``default`` favours recall, ``fast`` speed.
+        threshold: detector score threshold; ``None`` uses the preset's.
+        verify: re-read the output and re-detect before keeping it. Turning it
+            off is possible from the library only, for benchmarks.
+        max_megapixels: refuse images whose declared size is larger.
+        jpeg_quality: quality of JPEG outputs.
+        keep_audio: video only; audio is dropped by default (voices identify).
+        overwrite: replace an existing *output* file (never an original).
+    """
+
+    style: Literal["fill", "mosaic", "blur"] = "fill"
+    shape: Literal["box", "ellipse"] = "box"
+    padding: float = 0.3
+    fill_color: tuple[int, int, int] = (128, 128, 128)
+    preset: Literal["default", "fast"] = "default"
+    threshold: float | None = None
+    verify: bool = True
+    max_megapixels: float = 250.0
+    jpeg_quality: int = 92
+    keep_audio: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, not {self.shape!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, not {self.preset!r}")
+        if self.padding < 0.25:
+            raise ValueError("padding below 0.25 leaves hair, ears and chin visible")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        if self.max_megapixels <= 0:
+            raise ValueError("max_megapixels must be positive")
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)

