@@ -34,9 +34,16 @@ What our own outputs look like to the audit:
   times (``timestamps``); ``location`` is written as 3GPP ``udta/loci`` in MP4
   and as ``udta/©xyz`` in MOV (``location``).
 
-Not covered: vendor maker-note internals (flagged as ``maker notes`` as a
-whole; only Panasonic face records are looked into), coded sample payloads
-beyond the encoder string, and BMP (reported as ``unknown``).
+* PyAV Matroska/WebM: ``software`` from Info MuxingApp/WritingApp and the
+  ENCODER tag, gone with ``+bitexact`` (the DURATION tag is structural); the
+  encoder SEI is found in the first 64 KiB of each cluster. PyAV AVI: a LIST
+  INFO ``text chunk`` (ISFT "Lavf…"), gone with ``+bitexact``; its JUNK index
+  placeholders are structural.
+
+Not covered: maker notes are flagged as a whole; inside them only Panasonic,
+Nikon, Olympus/OM System and Sony notes are looked into (serials, face counts,
+previews). Coded samples are not looked into beyond the encoder strings; AVI
+``movi`` data is not scanned. BMP is reported as ``unknown``.
 """
 
 from __future__ import annotations
@@ -66,16 +73,21 @@ _SCAN_WINDOW = 64 << 10  # bytes of coded data searched for encoder strings
 
 @dataclass(frozen=True)
 class Finding:
+    """One piece of identifying metadata: its kind and where it sits, never its value."""
+
     kind: str  # one of KINDS
     where: str  # e.g. "JPEG APP1 Exif IFD0"
 
 
 @dataclass
 class Audit:
+    """What one file carries. ``clean`` means nothing beyond the structural allowlist."""
+
     format: str
     findings: list[Finding] = field(default_factory=list)
     structural: list[str] = field(default_factory=list)
-    _seen: set[Finding] = field(default_factory=set, init=False, repr=False, compare=False)
+    # Set mirrors of the two lists, so that hostile files with many entries stay linear.
+    _seen: set[Finding | str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @property
     def kinds(self) -> list[str]:
@@ -92,7 +104,8 @@ class Audit:
             self.findings.append(finding)
 
     def _note(self, what: str) -> None:
-        if what not in self.structural:
+        if what not in self._seen:
+            self._seen.add(what)
             self.structural.append(what)
 
 
@@ -214,6 +227,18 @@ _TIFF_PIXEL_TAGS = frozenset({
 _EXIF_IFD, _THUMBNAIL_DATA_TAGS = 0x8769, {0x0111, 0x0201}
 
 
+def _ifd_entries(data: Any, pos: int, end: int, order: str) -> Iterator[tuple[int, int, int, int, int]]:
+    """(tag, type, count, value or offset, position of the value) of each entry of the IFD at ``pos``."""
+    (count,) = _unpack(order + "H", data, pos, end)
+    for entry in range(pos + 2, pos + 2 + 12 * count, 12):
+        tag, value_type, length, value = _unpack(order + "HHII", data, entry, end)
+        inline = _TIFF_TYPE_SIZES.get(value_type, 1) * length <= 4
+        yield tag, value_type, length, value, entry + 8 if inline else -1
+
+
+_TIFF_TYPE_SIZES = {3: 2, 4: 4, 5: 8, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+
+
 def _walk_tiff(data: Any, base: int, end: int, audit: Audit, where: str, standalone: bool = False) -> None:
     """Classify every tag of the TIFF structure at ``base`` (offsets inside are relative to it).
 
@@ -233,11 +258,9 @@ def _walk_tiff(data: Any, base: int, end: int, audit: Audit, where: str, standal
             raise _Malformed("IFD offsets loop")
         seen.add(offset)
         label = f"{where} {'Exif IFD' if index < 0 else f'IFD{index}'}"
-        pos = base + offset
-        (count,) = _unpack(order + "H", data, pos, end)
         tags = set()
-        for entry in range(pos + 2, pos + 2 + 12 * count, 12):
-            tag, _type, length, value = _unpack(order + "HHII", data, entry, end)
+        (count,) = _unpack(order + "H", data, base + offset, end)
+        for tag, _type, _length, value, _at in _ifd_entries(data, base + offset, end, order):
             tags.add(tag)
             if tag == _EXIF_IFD:
                 pending.append((value, -1))
@@ -245,8 +268,8 @@ def _walk_tiff(data: Any, base: int, end: int, audit: Audit, where: str, standal
                     audit._flag("EXIF", label)
             elif tag in _TAG_KINDS:
                 audit._flag(_TAG_KINDS[tag], label)
-                if tag == 0x927C and _panasonic_faces(data, base, end, order, value):
-                    audit._flag("face regions", f"{label} MakerNote")
+                if tag == 0x927C:
+                    _walk_maker_note(data, base, end, order, base + value, audit, f"{label} MakerNote")
             elif standalone and index >= 0 and tag not in _TIFF_PIXEL_TAGS:
                 audit._flag("unknown metadata", f"{label} tag 0x{tag:04X}")
         if index < 0:
@@ -255,31 +278,66 @@ def _walk_tiff(data: Any, base: int, end: int, audit: Audit, where: str, standal
             audit._flag("hidden image", label)
         elif index == 1 and tags & _THUMBNAIL_DATA_TAGS:
             audit._flag("embedded thumbnail", label)
-        next_pos = pos + 2 + 12 * count
-        pending.append((_unpack(order + "I", data, next_pos, end)[0] if next_pos + 4 <= end else 0, index + 1))
+        next_at = base + offset + 2 + 12 * count
+        pending.append((_unpack(order + "I", data, next_at, end)[0] if next_at + 4 <= end else 0, index + 1))
 
 
-def _panasonic_faces(data: Any, base: int, end: int, order: str, note_offset: int) -> bool:
-    """Panasonic maker notes hold FaceDetInfo (0x004E): first uint16 = number of faces found.
+_OLYMPUS_SUB_IFDS = {
+    0x2010: {0x0101: "camera serial", 0x0102: "camera serial", 0x0202: "camera serial"},  # Equipment
+    0x2020: {0x0102: "embedded thumbnail"},  # CameraSettings: PreviewImageLength
+}
+# Vendor maker notes we look into: how the note starts, where its IFD is, what its offsets
+# count from ("exif": the Exif TIFF header; "note": the note's start, byte order just before
+# the IFD; "own": a TIFF header of its own at note+10), and the tags that matter, in the IFD
+# itself (key 0) or in the sub-IFD a tag points to.
+_MAKER_NOTES = (
+    (b"Panasonic\0", 12, "exif", {0: {0x0025: "camera serial", 0x004E: "face regions"}}),
+    (b"Nikon\0\x02", 0, "own", {0: {0x001D: "camera serial"}}),
+    (b"OLYMPUS\0", 12, "note", {0: {}, **_OLYMPUS_SUB_IFDS}),
+    (b"OM SYSTEM\0", 16, "note", {0: {}, **_OLYMPUS_SUB_IFDS}),
+    # Sony enciphers its serial inside Tag9050; its presence is what we can see.
+    (b"SONY DSC \0", 12, "exif", {0: {0x9050: "camera serial"}}),
+    (b"SONY CAM \0", 12, "exif", {0: {0x9050: "camera serial"}}),
+)
+_COUNTED_KINDS = ("face regions", "embedded thumbnail")  # only when the first value (a count / length) is > 0
 
-    Damage here is not reported: the maker note is flagged as a whole anyway.
-    """
+
+def _walk_maker_note(data: Any, exif_base: int, end: int, order: str, note: int, audit: Audit, where: str) -> None:
+    """Serials, faces and previews inside maker notes. Damage is not reported: the note is flagged anyway."""
+    head = bytes(data[note : note + 16])
+    for prefix, ifd_at, offsets_from, tables in _MAKER_NOTES:
+        if head.startswith(prefix):
+            break
+    else:
+        return
     try:
-        return _panasonic_face_count(data, base, end, order, base + note_offset) > 0
+        if offsets_from == "own":
+            base, order = note + 10, "<" if head[10:12] == b"II" else ">"
+            ifd_at = _unpack(order + "I", data, base + 4, end)[0] + 10
+        elif offsets_from == "note":
+            base, order = note, "<" if head[ifd_at - 4 : ifd_at - 2] == b"II" else ">"  # just before the IFD
+        else:
+            base = exif_base
+        for tag, value_type, _length, value, value_at in _ifd_entries(data, note + ifd_at, end, order):
+            _flag_maker_note_tag(data, base, end, order, tables[0].get(tag), value_type, value, value_at, audit, where)
+            if tag in tables and tag:  # a sub-IFD we look into
+                for sub_tag, sub_type, _n, sub_value, sub_at in _ifd_entries(data, base + value, end, order):
+                    kind = tables[tag].get(sub_tag)
+                    _flag_maker_note_tag(data, base, end, order, kind, sub_type, sub_value, sub_at, audit, where)
     except _PARSE_ERRORS:
-        return False
+        return
 
 
-def _panasonic_face_count(data: Any, base: int, end: int, order: str, start: int) -> int:
-    if bytes(data[start : start + 10]) != b"Panasonic\0":
-        return 0
-    (count,) = _unpack(order + "H", data, start + 12, end)
-    for entry in range(start + 14, start + 14 + 12 * count, 12):
-        tag, _type, length, value = _unpack(order + "HHII", data, entry, end)
-        if tag == 0x004E:
-            faces_at = entry + 8 if length <= 4 else base + value
-            return _unpack(order + "H", data, faces_at, end)[0]
-    return 0
+def _flag_maker_note_tag(
+    data: Any, base: int, end: int, order: str, kind: str | None, value_type: int, value: int, value_at: int,
+    audit: Audit, where: str,
+) -> None:
+    if kind in _COUNTED_KINDS:
+        count_at = base + value if value_at < 0 else value_at
+        if _unpack(order + ("I" if value_type in (4, 9, 13) else "H"), data, count_at, end)[0] == 0:
+            return
+    if kind:
+        audit._flag(kind, where)
 
 
 # -- XMP / Photoshop ---------------------------------------------------------------------------
@@ -298,9 +356,18 @@ _XMP_HINTS = (
 )
 
 
+# Olympus/Agfa/Sanyo "PictureInfo" APP12: "key=value" text lines.
+_PICTURE_INFO_HINTS = ((b"TimeDate=", "timestamps"), (b"Serial#=", "camera serial"), (b"Type=", "device make/model"))
+
+
 def _classify_xmp(data: Any, start: int, end: int, audit: Audit, where: str) -> None:
     audit._flag("XMP", where)
-    for needle, kind in _XMP_HINTS:
+    _flag_hints(data, start, end, audit, where, _XMP_HINTS)
+
+
+def _flag_hints(data: Any, start: int, end: int, audit: Audit, where: str, hints: tuple) -> None:
+    """Flag the kinds whose marker string occurs in a text block (XMP, PictureInfo)."""
+    for needle, kind in hints:
         if data.find(needle, start, end) >= 0:
             audit._flag(kind, where)
 
@@ -324,6 +391,7 @@ def _walk_photoshop(data: Any, pos: int, end: int, audit: Audit, where: str) -> 
 
 # -- JPEG ------------------------------------------------------------------------------------
 
+_XMP_SIGNATURES = (b"http://ns.adobe.com/xap/1.0/\0", b"http://ns.adobe.com/xmp/extension/\0")
 # SOFn, DHT, DAC, SOS, DQT, DNL, DRI, DHP, EXP: the markers a decoder needs.
 _JPEG_CODING_MARKERS = frozenset(set(range(0xC0, 0xD0)) - {0xC8} | {0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF})
 
@@ -387,7 +455,7 @@ def _classify_jpeg_segment(data: Any, marker: int, body: int, end: int, audit: A
     elif marker == 0xE1 and head.startswith(b"Exif\0"):
         audit._flag("EXIF", f"{where} Exif")
         _walk_tiff(data, body + 6, end, audit, f"{where} Exif")
-    elif marker == 0xE1 and head.startswith((b"http://ns.adobe.com/xap/1.0/\0", b"http://ns.adobe.com/xmp/extension/\0")):
+    elif marker == 0xE1 and head.startswith(_XMP_SIGNATURES):
         _classify_xmp(data, body, end, audit, f"{where} XMP")
     elif marker == 0xE2 and head.startswith(b"ICC_PROFILE\0"):
         audit._flag("colour profile", f"{where} ICC_PROFILE")
@@ -400,6 +468,8 @@ def _classify_jpeg_segment(data: Any, marker: int, body: int, end: int, audit: A
         audit._note("Adobe APP14")
     else:
         audit._flag("unknown metadata", where)
+        if marker == 0xEC:
+            _flag_hints(data, body, end, audit, where, _PICTURE_INFO_HINTS)
 
 
 # -- PNG -------------------------------------------------------------------------------------
@@ -519,9 +589,19 @@ def _walk_avi_list(data: Any, start: int, end: int, audit: Audit, path: str, dep
         elif list_type == b"INFO" or fourcc == b"strn":
             audit._flag("text chunk", where)
         elif fourcc == b"JUNK":
-            _check_padding(data, body, chunk_end, audit, where)
+            _check_padding(data, body + _avi_index_stub_size(data, body), chunk_end, audit, where)
         else:
             audit._flag("unknown metadata", where)
+
+
+def _avi_index_stub_size(data: Any, body: int) -> int:
+    """Muxers reserve room for OpenDML indexes as JUNK that starts with an empty index header."""
+    head = bytes(data[body : body + 12])
+    if head.startswith(b"odmldmlh"):
+        return 12
+    if head.startswith(b"\x04\0\0\0\0\0\0\0") and head[8:10].isdigit():  # indx stub for stream "NNxx"
+        return 12
+    return 0
 
 
 # -- GIF -------------------------------------------------------------------------------------
@@ -627,7 +707,7 @@ def _box_at(data: Any, pos: int, n: int) -> tuple[bytes, int, int] | None:
     return box_type, pos + header, pos + size
 
 
-_TOP_LEVEL_STRUCTURAL = frozenset({b"ftyp", b"moof", b"mfra", b"styp", b"sidx", b"ssix", b"pdin", b"prft"})
+_TOP_LEVEL_STRUCTURAL = frozenset({b"ftyp", b"mfra", b"styp", b"sidx", b"ssix", b"pdin", b"prft"})
 
 
 def _parse_isobmff(data: Any, audit: Audit) -> None:
@@ -639,8 +719,9 @@ def _parse_isobmff(data: Any, audit: Audit) -> None:
             return
         box_type, body, end = box
         name, pos = _fourcc(box_type), end
-        if box_type == b"moov":
-            _guarded(audit, "ISOBMFF moov", _walk_movie, data, body, end, audit, "ISOBMFF moov", 1)
+        if box_type in (b"moov", b"moof"):
+            where = f"ISOBMFF {name}"
+            _guarded(audit, where, _walk_movie, data, body, end, audit, where, 1)
         elif box_type == b"meta":
             _guarded(audit, "ISOBMFF meta", _walk_heif_meta, data, body, end, audit, "ISOBMFF meta")
         elif box_type == b"mdat":
@@ -673,7 +754,9 @@ def _classify_uuid(data: Any, body: int, end: int, audit: Audit, where: str) -> 
         audit._flag("unknown metadata", f"{where} {uuid.hex()[:8]}")
 
 
-_MOVIE_CONTAINERS = frozenset({b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf", b"mvex", b"moof", b"traf"})
+_MOVIE_CONTAINERS = frozenset(
+    {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf", b"mvex", b"moof", b"traf"}
+)
 _MOVIE_STRUCTURAL = frozenset({
     b"iods", b"trex", b"mehd", b"elst", b"dref", b"vmhd", b"smhd", b"nmhd", b"gmhd", b"hmhd", b"sthd",
     b"stts", b"stsc", b"stsz", b"stz2", b"stco", b"co64", b"ctts", b"cslg", b"stss", b"stps", b"sdtp",
@@ -688,6 +771,7 @@ _TIMED_METADATA_ENTRIES = frozenset({
 # Handler names every muxer of a family writes; any other names the app or device.
 _GENERIC_HANDLER_NAMES = frozenset({
     "", "VideoHandler", "SoundHandler", "DataHandler", "SubtitleHandler", "AliasData",
+    "VideoHandle", "SoundHandle",  # Android's MediaMuxer
     "Core Media Video", "Core Media Audio", "Core Media Data Handler", "Core Media Metadata",
 })
 
@@ -735,6 +819,8 @@ def _check_handler(data: Any, body: int, end: int, audit: Audit, where: str, is_
         audit._flag("timed metadata track", f"{where} {_fourcc(handler_type)}")
     if name.strip(b"\0 ").decode("latin-1") not in _GENERIC_HANDLER_NAMES:
         audit._flag("software", f"{where} name")
+    else:
+        audit._note(f"{where} {_fourcc(handler_type)}")
 
 
 _USER_DATA_KINDS = {
@@ -807,7 +893,7 @@ def _walk_item_list(data: Any, body: int, end: int, audit: Audit, where: str) ->
                 else:
                     audit._flag(_USER_DATA_KINDS.get(item_type, "unknown metadata"), f"{name}/{_fourcc(item_type)}")
         elif box_type == b"hdlr":
-            audit._note(f"{name} (metadata handler)")
+            _check_handler(data, box_body, box_end, audit, name, is_track_media=False)
         elif box_type in (b"free", b"skip"):
             _check_padding(data, box_body, box_end, audit, name)
         else:
@@ -857,7 +943,9 @@ def _walk_heif_meta(data: Any, body: int, end: int, audit: Audit, where: str) ->
             meta.idat = (box_body, box_end)
         elif box_type == b"uuid":
             _classify_uuid(data, box_body, box_end, audit, name)
-        elif box_type in (b"hdlr", b"pitm", b"dinf", b"grpl", b"free", b"skip"):
+        elif box_type == b"hdlr":
+            _check_handler(data, box_body, box_end, audit, name, is_track_media=False)
+        elif box_type in (b"pitm", b"dinf", b"grpl", b"free", b"skip"):
             audit._note(name)
         else:
             audit._flag("unknown metadata", name)
@@ -877,7 +965,10 @@ def _classify_heif_items(data: Any, meta: _HeifMeta, audit: Audit, where: str) -
                 audit._flag("hidden image", label)
         elif ref_type not in _STRUCTURAL_REFERENCES:
             audit._flag("unknown metadata", label)
-        hidden_roles.update(to_ids if ref_type == b"dimg" else [from_id] if ref_type in (b"thmb", b"auxl") else [])
+        if ref_type == b"dimg":  # tiles and other inputs of a derived image
+            hidden_roles.update(to_ids)
+        elif ref_type in (b"thmb", b"auxl"):
+            hidden_roles.add(from_id)
     for item_id, (item_type, mime) in meta.items.items():
         label = f"{where}/iinf/{_fourcc(item_type or b'????')}"
         if item_type == b"Exif":
@@ -887,7 +978,7 @@ def _classify_heif_items(data: Any, meta: _HeifMeta, audit: Audit, where: str) -
             audit._flag("XMP", label)
             _guarded(audit, label, _classify_xmp_item, data, meta, item_id, audit, label)
         elif item_type not in _IMAGE_ITEM_TYPES:
-            audit._flag("unknown metadata", label)
+            audit._flag("IPTC" if item_type == b"iptc" else "unknown metadata", label)
     top_level_images = [i for i, (t, _) in meta.items.items() if t in _IMAGE_ITEM_TYPES and i not in hidden_roles]
     if len(top_level_images) > 1:
         audit._flag("hidden image", f"{where}/iinf ({len(top_level_images)} top-level images)")
@@ -1013,10 +1104,11 @@ def _classify_exif_item(data: Any, meta: _HeifMeta, item_id: int, audit: Audit, 
 # -- Matroska / WebM ---------------------------------------------------------------------------
 
 _SEGMENT, _CLUSTER, _INFO, _TRACKS, _TAGS = 0x18538067, 0x1F43B675, 0x1549A966, 0x1654AE6B, 0x1254C367
-_SEGMENT_KINDS = {0x1941A469: "embedded thumbnail", 0x1043A770: "unknown metadata"}  # Attachments, Chapters
+_SEGMENT_KINDS = {0x1941A469: ("embedded thumbnail", "Attachments"), 0x1043A770: ("unknown metadata", "Chapters")}
 # SeekHead, Cues, Void, CRC-32, and cluster children met when an unknown-size cluster is opened.
 _SEGMENT_STRUCTURAL = frozenset({0x114D9B74, 0x1C53BB6B, 0xEC, 0xBF, 0xE7, 0xA3, 0xA0, 0xA7, 0xAB, 0x5854, 0xAF})
-_INFO_KINDS = {0x4461: "timestamps", 0x7BA9: "comment", 0x4D80: "software", 0x5741: "software"}
+_INFO_KINDS = {0x4461: ("timestamps", "DateUTC"), 0x7BA9: ("comment", "Title"), 0x4D80: ("software", "MuxingApp"),
+               0x5741: ("software", "WritingApp")}
 _GENERIC_MUXING_APPS = {b"Lavf"}  # what ffmpeg writes in bitexact mode: no version
 
 
@@ -1069,6 +1161,7 @@ def _walk_segment(data: Any, pos: int, end: int, audit: Audit) -> None:
     while pos < end:
         element_id, body, size = _ebml_element(data, pos, end)
         if size is None and element_id == _CLUSTER:
+            _scan_encoder_strings(data, body, end, audit, "Matroska Cluster")
             pos = body  # live recordings: walk the cluster's children as if they were siblings
             continue
         if size is None or body + size > end:
@@ -1078,17 +1171,24 @@ def _walk_segment(data: Any, pos: int, end: int, audit: Audit) -> None:
             for child, child_body, child_end in _ebml_children(data, body, pos):
                 generic = child in (0x4D80, 0x5741) and bytes(data[child_body:child_end]) in _GENERIC_MUXING_APPS
                 if child in _INFO_KINDS and not generic:
-                    audit._flag(_INFO_KINDS[child], f"Matroska Info 0x{child:X}")
+                    kind, name = _INFO_KINDS[child]
+                    audit._flag(kind, f"Matroska Info {name}")
         elif element_id == _TRACKS:
             _walk_tracks(data, body, pos, audit)
         elif element_id == _TAGS:
             _walk_tags(data, body, pos, audit, 0)
         elif element_id in _SEGMENT_KINDS:
-            audit._flag(_SEGMENT_KINDS[element_id], where)
+            kind, name = _SEGMENT_KINDS[element_id]
+            audit._flag(kind, f"Matroska {name}")
         elif element_id in _SEGMENT_STRUCTURAL or element_id == _CLUSTER:
             audit._note("Matroska media and index")
+            if element_id == _CLUSTER:
+                _scan_encoder_strings(data, body, pos, audit, "Matroska Cluster")
         else:
             audit._flag("unknown metadata", where)
+
+
+_TEXT_TRACK_TYPES = (0x11, 0x20, 0x21)  # TrackType: subtitle, buttons, metadata
 
 
 def _walk_tracks(data: Any, start: int, end: int, audit: Audit) -> None:
@@ -1098,8 +1198,10 @@ def _walk_tracks(data: Any, start: int, end: int, audit: Audit) -> None:
         for child, child_body, child_end in _ebml_children(data, entry_body, entry_end):
             if child == 0x536E:  # Name
                 audit._flag("comment", "Matroska TrackEntry Name")
-            elif child == 0x83 and _uint(data, child_body, min(8, child_end - child_body), child_end)[0] in (0x11, 0x20, 0x21):
-                audit._flag("timed metadata track", "Matroska TrackEntry (subtitle/control/metadata track)")
+            elif child == 0x83:  # TrackType
+                track_type = _uint(data, child_body, min(8, child_end - child_body), child_end)[0]
+                if track_type in _TEXT_TRACK_TYPES:
+                    audit._flag("timed metadata track", "Matroska TrackEntry (subtitle/control/metadata track)")
 
 
 def _walk_tags(data: Any, start: int, end: int, audit: Audit, depth: int) -> None:
