@@ -28,8 +28,9 @@ from .errors import CrowdveilError, ModelError
 
 EXIT = {"ok": 0, "failed": 1, "usage": 2, "setup": 3, "interrupted": 130}
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# emoji=False: a file named ":smile:.jpg" must be printed as it is.
+console = Console(stderr=False, highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 class DefaultCommandGroup(click.Group):
@@ -108,7 +109,7 @@ def audit_cmd(files, as_json):
         results[str(f)] = {"format": a.format, "kinds": a.kinds, "where": sorted({x.where for x in a.findings})}
         if not as_json:
             status = "[green]clean[/]" if a.clean else "[red]" + escape(", ".join(a.kinds)) + "[/]"
-            console.print(f"{escape(str(f))} ({a.format}): {status}")
+            console.print(f"{escape(str(f))} ({a.format}): {status}", soft_wrap=True, emoji=False)  # one line per file, names as they are
     if as_json:
         click.echo(json.dumps(results, indent=2))
     sys.exit(EXIT["failed"] if dirty else EXIT["ok"])

@@ -72,13 +72,15 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
             if w <= 0 or h <= 0:
                 raise CorruptInput(f"{label} declares an empty size {w}×{h}")
             frames = getattr(im, "n_frames", 1)
-            if frames > 1:
+            if frames > 1 and im.format != "MPO":  # MPF previews, gain and depth maps are never shown: dropped
                 raise UnsupportedFormat(
                     f"{label} holds {frames} frames (animation, burst or multi-page); crowdveil refuses "
                     "rather than clean only the first one",
                     hint="Export each frame as its own JPEG/PNG, or convert an animation to MP4, then run crowdveil.",
                 )
             notes: list[str] = []
+            if frames > 1:
+                notes.append(f"{frames - 1} MPF secondary image(s) (previews, gain or depth maps, stereo views) dropped")
             im.load()
             im = _upright(im, notes)
             pixels = _to_srgb_array(im, notes)
@@ -89,6 +91,8 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
     except MemoryError as exc:
         raise TooLarge(f"{label} is too large to decode in the memory available") from exc
     except Exception as exc:  # Pillow and its plugins raise many untyped errors on bad input
+        if "Security limit exceeded" in str(exc):  # libheif refuses > 1 GP while opening, before our check
+            raise TooLarge(f"{label}: {str(exc).strip().split(': ', 1)[-1]}") from exc
         raise CorruptInput(f"{label} could not be decoded as {fmt.upper()}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(pixels=pixels, format=fmt, notes=notes)
 

@@ -352,7 +352,8 @@ _XMP_HINTS = (
     (b"xmp:CreatorTool", "software"),
     # Google motion photos / depth photos describe images appended to the file
     (b"GCamera:MicroVideo", "hidden image"), (b"GCamera:MotionPhoto", "hidden image"),
-    (b"GContainer:Directory", "hidden image"),
+    (b"Container:Directory", "hidden image"),  # also matches the older GContainer: prefix
+    (b"hdrgm:", "hidden image"),  # Ultra HDR gain map described in XMP
 )
 
 
