@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -40,6 +42,7 @@ def anonymize(
     detector: Detector | None = None,
     verifier: Detector | None = None,
     out_dir: str | Path | None = None,
+    progress=None,
 ) -> Report:
     """Write an anonymized, verified copy of ``src`` to ``dst``.
 
@@ -53,6 +56,8 @@ def anonymize(
             verifier does not count faces found there.
         detector, verifier: override the preset's detectors (tests, benchmarks).
         out_dir: with no ``dst``, write ``<name>.veiled.<ext>`` into this folder.
+        progress: videos only: ``progress(frames_done, frames_total_or_None)``
+            after each frame (see ``pipeline_video.ProgressCallback``).
 
     Returns:
         The ``Report``; ``report.passed`` is True, otherwise an error is raised.
@@ -70,7 +75,7 @@ def anonymize(
         from .pipeline_video import anonymize_video
 
         dst = Path(dst) if dst is not None else default_destination(src, "mp4", out_dir)
-        return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier)
+        return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress)
     decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
     dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir)
@@ -93,28 +98,20 @@ def anonymize(
     report.timings_ms["detect"] = _ms(t)
 
     with PendingOutput(dst) as pending:
-        for round_ in range(REPAIR_ROUNDS + 1):
-            t = time.perf_counter()
-            painted_regions = redaction_regions(faces, config.padding, decoded.width, decoded.height)
-            pixels = paint(decoded.pixels, painted_regions, config)
-            pending.write(encode_image(pixels, out_fmt, jpeg_quality=config.jpeg_quality))
-            report.timings_ms["redact+encode"] = report.timings_ms.get("redact+encode", 0) + _ms(t)
-            t = time.perf_counter()
-            written = pending.read()
-            report.checks = [metadata_check(written)]
-            reread = decode_image(written, out_fmt, max_pixels=decoded.width * decoded.height, name=dst.name)
-            report.check(
-                "decodes at the same size",
-                reread.pixels.shape[:2] == decoded.pixels.shape[:2],
-                f"{reread.width}×{reread.height}",
-            )
-            mask = region_mask(decoded.height, decoded.width, painted_regions, config.shape)
-            leftover = residual_faces(verifier, reread.pixels, mask, keep_visible)
-            report.timings_ms["verify"] = report.timings_ms.get("verify", 0) + _ms(t)
-            if not len(leftover) or round_ == REPAIR_ROUNDS:
-                break
-            report.notes.append(f"verification found {len(leftover)} more face(s); redacted them too")
-            faces = Detections.merge([faces, leftover.replace(kind=np.full(len(leftover), "face", object))])
+
+        def store(encoded: bytes) -> bytes:
+            pending.write(encoded)
+            return pending.read()  # verify what is on disk, not what we meant to write
+
+        result = redact_verified(decoded.pixels, faces, config, out_fmt, verifier, keep_visible=keep_visible,
+                                 store=store, name=dst.name)
+        faces, written, leftover = result.faces, result.written, result.leftover
+        report.notes += [f"verification found {n} more face(s); redacted them too" for n in result.repaired]
+        for key, ms in result.timings_ms.items():
+            report.timings_ms[key] = report.timings_ms.get(key, 0) + ms
+        report.checks = [metadata_check(written)]
+        report.check("decodes at the same size", result.reread_shape == decoded.pixels.shape[:2],
+                     f"{result.reread_shape[1]}×{result.reread_shape[0]}")
         report.check(
             "no face left outside the redacted regions",
             not len(leftover),
@@ -130,6 +127,59 @@ def anonymize(
         pending.commit(overwrite=config.overwrite)
     report.timings_ms["total"] = _ms(started)
     return report
+
+
+@dataclass
+class Redaction:
+    """What ``redact_verified`` painted and what the verifier saw in the result."""
+
+    faces: Detections  # detections plus the verifier's repairs
+    regions: Detections  # the padded regions actually painted
+    written: bytes  # the encoded output as re-read
+    reread_shape: tuple[int, int]
+    leftover: Detections  # faces still found outside the painted regions (empty when it passed)
+    repaired: list[int] = field(default_factory=list)  # faces added per repair round
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def redact_verified(
+    pixels: np.ndarray,
+    faces: Detections,
+    config: Config,
+    out_fmt: str,
+    verifier: Detector,
+    *,
+    keep_visible: Detections | None = None,
+    store: Callable[[bytes], bytes] = lambda encoded: encoded,
+    name: str = "output",
+) -> Redaction:
+    """Paint ``faces``, encode, re-read through ``store`` and re-detect; repair and repeat.
+
+    Faces the verifier finds in the re-read output outside the painted regions
+    are added and the image repainted, up to ``REPAIR_ROUNDS`` times; what is
+    still found after that is returned in ``leftover`` (the caller fails the
+    file). ``store`` writes the bytes and returns them as read back; the
+    benchmark passes the identity to get the same regions without a file.
+    """
+    height, width = pixels.shape[:2]
+    timings = {"redact+encode": 0.0, "verify": 0.0}
+    repaired: list[int] = []
+    for round_ in range(REPAIR_ROUNDS + 1):
+        t = time.perf_counter()
+        painted_regions = redaction_regions(faces, config.padding, width, height)
+        painted = paint(pixels, painted_regions, config)
+        written = store(encode_image(painted, out_fmt, jpeg_quality=config.jpeg_quality))
+        timings["redact+encode"] += _ms(t)
+        t = time.perf_counter()
+        reread = decode_image(written, out_fmt, max_pixels=width * height, name=name)
+        mask = region_mask(height, width, painted_regions, config.shape)
+        leftover = residual_faces(verifier, reread.pixels, mask, keep_visible)
+        timings["verify"] += _ms(t)
+        if not len(leftover) or round_ == REPAIR_ROUNDS:
+            break
+        repaired.append(len(leftover))
+        faces = Detections.merge([faces, leftover.replace(kind=np.full(len(leftover), "face", object))])
+    return Redaction(faces, painted_regions, written, reread.pixels.shape[:2], leftover, repaired, timings)
 
 
 def detect(detector: Detector, pixels: np.ndarray) -> Detections:

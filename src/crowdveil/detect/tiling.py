@@ -71,3 +71,139 @@ class Union(Detector):
 
     def detect(self, rgb: np.ndarray) -> Detections:
         return Detections.merge(m.detect(rgb) for m in self.members).nms(self.nms_iou)
+
+
+def small_face_scale(height: int, width: int, budget_mpx: float, max_scale: float = 2.0) -> float:
+    """Enlargement for the tiled pass: up to ``max_scale``, less when the image is big.
+
+    The tiled pass feeds the network ``scale² × H × W`` pixels; capping that
+    at ``budget_mpx`` keeps a 12–200 megapixel photo bounded in time (and,
+    being tiled, in memory) instead of growing 4× with a 2× enlargement.
+    Rounded down to 1/16 steps so one network per step is ever built.
+    """
+    mpx = height * width / 1e6
+    scale = min(max_scale, (budget_mpx / max(mpx, 1e-6)) ** 0.5)
+    return max(1 / 16, float(np.floor(scale * 16) / 16))
+
+
+class Pyramid(Detector):
+    """A whole-image pass plus a tiled, enlarged pass whose scale depends on the image size.
+
+    Args:
+        make: builds the network at a given input scale (``lambda s: CenterFace(t, scale=s)``).
+        whole_long_side: the whole-image pass shrinks larger images to this long
+            side (big faces need no more; the tiled pass covers the small ones).
+        tile_px: tile size in network input pixels (memory per inference).
+        budget_mpx: network input pixels the tiled pass may use (see ``small_face_scale``).
+        max_scale: the largest enlargement of the tiled pass.
+        overlap: tile overlap, so a face cut by one tile is whole in the next.
+        max_single_mpx: an enlarged pass up to this many input megapixels runs as one
+            input (tiles overlap, so they cost more); beyond it, tiles.
+        whole_pass: False leaves only the enlarged pass (another detector covers big faces).
+        name: label for reports.
+    """
+
+    def __init__(self, make, *, whole_long_side: int = 2048, tile_px: int = 1024, budget_mpx: float = 4.0,
+                 max_scale: float = 2.0, overlap: float = 0.25, nms_iou: float = 0.4, max_single_mpx: float = 4.2,
+                 whole_pass: bool = True, name: str = "pyramid") -> None:
+        self.make = make
+        self.whole_long_side = whole_long_side
+        self.tile_px = tile_px
+        self.budget_mpx = budget_mpx
+        self.max_scale = max_scale
+        self.overlap = overlap
+        self.nms_iou = nms_iou
+        self.max_single_mpx = max_single_mpx
+        self.whole_pass = whole_pass
+        self.name = name
+        self._at: dict[float, Detector] = {}
+        self._inner(1.0)  # build (and verify the weights) now: ModelError before any work
+
+    def _inner(self, scale: float) -> Detector:
+        if scale not in self._at:
+            self._at[scale] = self.make(scale)
+        return self._at[scale]
+
+    @property
+    def models(self) -> dict[str, str]:
+        return self._inner(1.0).models
+
+    def passes(self, height: int, width: int) -> list[tuple[float, int | None]]:
+        """(scale, tile size in source pixels or None for the whole image) per pass."""
+        whole = min(1.0, self.whole_long_side / max(height, width))
+        out: list[tuple[float, int | None]] = [(whole, None)] if self.whole_pass else []
+        small = small_face_scale(height, width, self.budget_mpx, self.max_scale)
+        if small > whole:  # an enlarged pass at the whole pass's scale would add nothing
+            # Tiles overlap, so they cost more than one input; tile only when one input would be too big.
+            fits = small * small * height * width <= self.max_single_mpx * 1e6
+            out.append((small, None if fits else max(32, int(self.tile_px / small))))
+        return out
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        h, w = rgb.shape[:2]
+        found = []
+        for scale, tile in self.passes(h, w):
+            inner = self._inner(scale)
+            if tile is None:
+                found.append(inner.detect(rgb))  # the network resizes by its scale
+                continue
+            for y in tile_origins(h, tile, self.overlap):
+                for x in tile_origins(w, tile, self.overlap):
+                    crop = np.ascontiguousarray(rgb[y : y + tile, x : x + tile])
+                    found.append(inner.detect(crop).shift(x, y))
+        return Detections.merge(found).nms(self.nms_iou)
+
+
+class Mirrored(Detector):
+    """``inner`` run on the left-right mirror image, boxes mapped back.
+
+    A second view for the verifier: a network's misses on an image and on
+    its mirror image are not the same, so it is not merely re-reading the
+    first pass's own answers.
+    """
+
+    def __init__(self, inner: Detector) -> None:
+        self.inner = inner
+        self.name = f"mirrored({inner.name})"
+
+    @property
+    def models(self) -> dict[str, str]:
+        return self.inner.models
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        width = rgb.shape[1]
+        found = self.inner.detect(np.ascontiguousarray(rgb[:, ::-1]))
+        boxes = found.xyxy.copy()
+        boxes[:, [0, 2]] = width - found.xyxy[:, [2, 0]]
+        return found.replace(xyxy=boxes)
+
+
+class SmallFaces(Detector):
+    """Keep ``inner``'s boxes by a score threshold that rises with box height.
+
+    An enlarged pass is what finds 10–20 px faces, but at the low threshold
+    those need it also reports large shapes that are no face; a threshold
+    per height keeps the small-face recall and drops most of that collateral.
+
+    Args:
+        inner: the enlarged pass (run at the lowest threshold of the ladder).
+        ladder: ``{max_height_px: threshold}``: a box shorter than a key needs that score.
+        big_threshold: the score a box taller than every key needs.
+    """
+
+    def __init__(self, inner: Detector, ladder: dict[float, float], big_threshold: float) -> None:
+        self.inner = inner
+        self.ladder = dict(sorted(ladder.items()))
+        self.big_threshold = big_threshold
+        self.name = f"{inner.name}|small{self.ladder}"
+
+    @property
+    def models(self) -> dict[str, str]:
+        return self.inner.models
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        found = self.inner.detect(rgb)
+        needed = np.full(len(found), self.big_threshold, np.float32)
+        for max_height, threshold in sorted(self.ladder.items(), reverse=True):
+            needed[found.height < max_height] = threshold
+        return found[found.score >= needed]

