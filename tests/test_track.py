@@ -1,0 +1,86 @@
+"""The tracker bridges detector misses: interpolation, pre-roll, hold; ids stay apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdveil.track import IouTracker, TrackerSettings
+from crowdveil.types import Detections, box_coverage
+
+
+def face(x: float, y: float = 50, size: float = 40, score: float = 0.9) -> Detections:
+    return Detections.from_boxes([[x, y, x + size, y + size]], score=[score])
+
+
+def run(tracker: IouTracker, per_frame: list[Detections]) -> list[Detections]:
+    released = []
+    for i, dets in enumerate(per_frame):
+        released += tracker.push(i, dets)
+    released += tracker.finish()
+    assert [i for i, _ in released] == list(range(len(per_frame))), "every frame released once, in order"
+    return [d for _, d in released]
+
+
+def covers(regions: Detections, box) -> bool:
+    return len(regions) > 0 and box_coverage(np.array([box], np.float32), regions.xyxy).max() >= 0.999
+
+
+def test_a_miss_between_detections_is_interpolated():
+    frames = [face(10 * i) if i not in (4, 5) else Detections.empty() for i in range(10)]
+    out = run(IouTracker(TrackerSettings(lookahead=3, hold=3)), frames)
+    for i in (4, 5):
+        assert len(out[i]) == 1 and out[i].source[0] == "track:interpolated"
+        assert covers(out[i], [10 * i, 50, 10 * i + 40, 90]), "the interpolated box covers where the face was"
+    assert len(set(np.concatenate([d.track_id for d in out]))) == 1
+
+
+def test_region_starts_before_the_face_is_first_seen():
+    frames = [Detections.empty()] * 5 + [face(100)] * 5
+    out = run(IouTracker(TrackerSettings(lookahead=3, hold=0)), frames)
+    assert [len(d) for d in out[:5]] == [0, 0, 1, 1, 1]
+    assert all(out[i].source[0] == "track:pre-roll" and covers(out[i], [100, 50, 140, 90]) for i in (2, 3, 4))
+
+
+def test_region_lives_on_after_the_face_was_last_seen_and_follows_its_motion():
+    frames = [face(20 * i) for i in range(5)] + [Detections.empty()] * 6
+    out = run(IouTracker(TrackerSettings(lookahead=0, hold=4)), frames)
+    assert [len(d) for d in out[5:]] == [1, 1, 1, 1, 0, 0]
+    for i in range(5, 9):
+        assert out[i].source[0] == "track:hold"
+        assert covers(out[i], [20 * i, 50, 20 * i + 40, 90]), "the held box moves on with the face"
+
+
+def test_two_faces_crossing_paths_keep_their_own_tracks():
+    frames = [Detections.merge([face(10 + 8 * i, y=20), face(200 - 8 * i, y=120)]) for i in range(20)]
+    out = run(IouTracker(), frames)
+    ids_top = {int(d.track_id[np.argmin(d.xyxy[:, 1])]) for d in out}
+    ids_bottom = {int(d.track_id[np.argmax(d.xyxy[:, 1])]) for d in out}
+    assert len(ids_top) == len(ids_bottom) == 1 and ids_top != ids_bottom
+
+
+def test_fast_mover_that_no_longer_overlaps_is_linked_by_its_centre():
+    frames = [face(35 * i, size=40) for i in range(6)]  # 35 px a frame: IoU with the last box is small
+    tracker = IouTracker(TrackerSettings(lookahead=0, hold=0))
+    run(tracker, frames)
+    assert tracker.tracks_started == 1
+
+
+def test_frames_are_released_lookahead_late_and_in_order():
+    tracker = IouTracker(TrackerSettings(lookahead=2, hold=1))
+    assert tracker.push(0, face(0)) == [] and tracker.push(1, face(1)) == []
+    assert [i for i, _ in tracker.push(2, face(2))] == [0]
+    with pytest.raises(ValueError):
+        tracker.push(4, face(4))
+
+
+def test_no_detections_no_regions():
+    out = run(IouTracker(), [Detections.empty()] * 30)
+    assert all(len(d) == 0 for d in out)
+
+
+def test_old_tracks_are_forgotten():
+    tracker = IouTracker(TrackerSettings(lookahead=2, hold=2))
+    frames = [face(10)] * 3 + [Detections.empty()] * 20
+    run(tracker, frames)
+    assert tracker._tracks == {}  # noqa: SLF001 - memory must not grow with the video's length
