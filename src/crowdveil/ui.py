@@ -67,7 +67,9 @@ def print_summary(reports: list[Report], console: Console, *, quiet: bool, detai
         # soft_wrap: a failure line is copied into bug reports and grepped; keep it whole.
         console.print(_failure_line(r), soft_wrap=True)
     faces = sum(r.face_count for r in passed)
+    resumed = sum(any(n.startswith("already done") for n in r.notes) for r in passed)
     console.print(
         f"[bold]{len(passed)} of {len(reports)} file(s) anonymized and verified[/], {faces} face region(s) covered"
+        + (f" ({resumed} already done by an earlier run, skipped)" if resumed else "")
         + (f", [red]{len(failed)} failed (nothing written for them)[/]" if failed else "")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..detect.base import Detector
+from ..errors import DetectionFailed
 from ..types import Check, Detections, box_coverage
 from .audit import audit_bytes
 
@@ -32,7 +33,10 @@ def residual_faces(
     ``painted`` is the boolean redaction mask; ``keep_visible`` are regions a
     person reviewed and chose to leave visible (studio), not counted.
     """
-    found = verifier.detect(np.ascontiguousarray(pixels[:, :, :3]))
+    try:
+        found = verifier.detect(np.ascontiguousarray(pixels[:, :, :3]))
+    except Exception as exc:  # onnxruntime / OpenCV errors are untyped; an unverified file is a failed one
+        raise DetectionFailed(f"re-detection on the output failed: {type(exc).__name__}: {exc}") from exc
     if not len(found):
         return found
     painted_share = np.array([_mask_share(painted, box) for box in found.xyxy])

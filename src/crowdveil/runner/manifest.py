@@ -1,0 +1,286 @@
+"""The resume manifest: which outputs in an ``--out`` folder are finished and verified.
+
+A batch killed halfway (``kill -9``, power cut, full disk) must be re-runnable
+with the same command: finished files are skipped, the rest are done. The
+manifest is a JSON-lines file in the output folder; one line is appended
+(and fsync'd) per event, so a kill while writing loses at most that one line,
+which is then ignored as unreadable.
+
+Two events per file:
+
+* ``started``: written before the pipeline runs, with the candidate output
+  names that already existed then. A candidate that exists on the next run,
+  did not exist at ``started`` and has no ``done`` line was committed by the
+  interrupted run between its rename and its ``done`` line: the pipeline
+  only renames an output into place after every check passed, so it is
+  adopted as done.
+* ``done``: the output's name (relative to the folder) and sha256.
+
+A job is "already done" when its latest ``done`` line matches the same
+source bytes and the same settings, and the output file still has the
+recorded sha256. Anything else is redone (or refused as "already exists",
+the pipeline's rule for files crowdveil did not record).
+
+What the manifest holds, given the output folder is what people share: no
+paths or names of originals (the source key is a digest of the resolved
+path), no metadata values; the source digest is domain-separated, so it
+is not the sha256 under which the original could be looked up. It is a
+dotfile; share the outputs, not the folder's hidden files.
+
+While a batch runs it holds an exclusive lock on the manifest, so a second
+crowdveil writing into the same folder is refused rather than having its
+temporary files cleaned away under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .. import __version__
+from ..config import Config
+from ..errors import OutputError, WriteFailed
+from ..io.output import TEMP_MARK
+
+MANIFEST_NAME = ".crowdveil-manifest.jsonl"
+FORMAT_VERSION = 1
+# Output suffixes the pipeline can pick for one source; the candidates of "started".
+OUTPUT_SUFFIXES = (".jpg", ".png", ".webp", ".mp4")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class DoneEntry:
+    """A verified output recorded by an earlier (or this) run."""
+
+    output: Path  # absolute
+    output_sha256: str
+    faces: list[dict[str, Any]]
+    metadata_removed: list[str]
+
+
+def file_sha256(path: Path, *, prefix: bytes = b"") -> str:
+    digest = hashlib.sha256(prefix)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_key(src: Path) -> str:
+    """Which source a line is about, without writing its path into the output folder."""
+    return hashlib.sha256(b"crowdveil-source-path\0" + str(Path(src).resolve()).encode()).hexdigest()
+
+
+def source_digest(src: Path) -> str:
+    """A digest of the source bytes (unchanged source ⇒ same digest)."""
+    return file_sha256(src, prefix=b"crowdveil-source-bytes\0")
+
+
+def settings_digest(config: Config) -> str:
+    """Settings that change the output bytes, plus the version (a newer
+    detector should redo the work). ``overwrite`` does not change them."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "overwrite"}
+    text = json.dumps({"settings": settings, "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def candidate_outputs(src: Path, out_dir: Path) -> list[Path]:
+    """Every name the pipeline may give the output of ``src`` in ``out_dir``."""
+    return [out_dir / f"{src.stem}.veiled{suffix}" for suffix in OUTPUT_SUFFIXES]
+
+
+def remove_stale_temp_files(folder: Path, *, prefix: str = "") -> list[Path]:
+    """Delete temporary outputs (``…{TEMP_MARK}…``) left by a killed run.
+
+    Only files whose name starts with ``"." + prefix`` are touched (the
+    pipeline names them ``.<output name>.crowdveil-tmp-XXXX``). Returns
+    what was removed.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    walker = folder.rglob("*") if not prefix else folder.glob("." + prefix + "*")
+    for path in walker:
+        if TEMP_MARK in path.name and path.name.startswith("." + prefix) and path.is_file():
+            try:
+                path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise WriteFailed(f"cannot remove the leftover temporary file {path}: {exc.strerror}") from exc
+    return removed
+
+
+class Manifest:
+    """The manifest of one output folder; use as a context manager (holds the lock).
+
+    Args:
+        folder: the ``--out`` folder (created if missing).
+        config: the run's settings; entries made with other settings do not count.
+    """
+
+    def __init__(self, folder: Path, config: Config) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / MANIFEST_NAME
+        self.settings = settings_digest(config)
+        self._fh = None
+        self._done: dict[str, dict[str, Any]] = {}
+        self._started: dict[str, dict[str, Any]] = {}
+        self._digests: dict[str, str] = {}  # source key → digest, so a source is hashed once per run
+        self.removed_temp_files: list[Path] = []
+
+    # -- lifecycle ------------------------------------------------------
+    def __enter__(self) -> "Manifest":
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise _as_write_failed(self.path, exc) from exc
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._fh.close()
+            self._fh = None
+            raise OutputError(
+                f"another crowdveil run is writing into {self.folder}",
+                hint="Wait for it to finish, or choose another --out folder.",
+            ) from exc
+        self._load()
+        self.removed_temp_files = remove_stale_temp_files(self.folder)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._fh is not None:
+            self._fh.close()  # releases the lock
+            self._fh = None
+
+    def _load(self) -> None:
+        assert self._fh is not None
+        self._fh.seek(0)
+        line = ""
+        for line in self._fh:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill
+            if not isinstance(entry, dict) or entry.get("v") != FORMAT_VERSION:
+                continue
+            key = entry.get("source_key")
+            if entry.get("event") == "done":
+                self._done[key] = entry
+            elif entry.get("event") == "started":
+                self._started[key] = entry
+        if line and not line.endswith("\n"):
+            self._append_raw("\n")  # end a line cut by a kill, or the next entry would be glued to it
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        assert self._fh is not None, "use Manifest as a context manager"
+        self._append_raw(json.dumps({"v": FORMAT_VERSION, **entry}, sort_keys=True) + "\n")
+
+    def _append_raw(self, line: str) -> None:
+        try:
+            self._fh.seek(0, os.SEEK_END)
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise _as_write_failed(self.path, exc) from exc
+
+    # -- queries and records -------------------------------------------------
+    def already_done(self, src: Path, out_dir: Path) -> DoneEntry | None:
+        """The verified output of ``src`` with these settings, if it is still intact."""
+        key = source_key(src)
+        try:
+            digest = self._source_digest(key, src)
+        except OSError:
+            return None  # unreadable source: the pipeline reports why
+        entry = self._done.get(key)
+        if entry is not None and entry.get("source") == digest and entry.get("settings") == self.settings:
+            output = self.folder / entry.get("output", "")
+            if (
+                output.is_file()
+                and output.parent.resolve() == Path(out_dir).resolve()
+                and _sha256_or_none(output) == entry.get("output_sha256")
+            ):
+                return DoneEntry(output, entry["output_sha256"], entry.get("faces", []), entry.get("metadata_removed", []))
+        return self._adopt_committed(src, out_dir, key, digest)
+
+    def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str) -> DoneEntry | None:
+        """An output the interrupted run renamed into place after all checks passed,
+        but was killed before its ``done`` line."""
+        started = self._started.get(key)
+        if started is None or started.get("source") != digest or started.get("settings") != self.settings:
+            return None
+        if key in self._done and self._done[key].get("started_at") == started.get("started_at"):
+            return None  # that start finished and was recorded; its output changed since
+        preexisting = set(started.get("preexisting", []))
+        fresh = [c for c in candidate_outputs(src, out_dir) if c.is_file() and self._rel(c) not in preexisting]
+        digest_of_output = _sha256_or_none(fresh[0]) if len(fresh) == 1 else None
+        if digest_of_output is None:
+            return None
+        done = DoneEntry(fresh[0], digest_of_output, [], [])
+        self._append({"event": "done", "source_key": key, "source": digest, "settings": self.settings,
+                      "output": self._rel(done.output), "output_sha256": done.output_sha256,
+                      "started_at": started.get("started_at"), "adopted": True})
+        self._done[key] = {"source": digest, "settings": self.settings, "output": self._rel(done.output),
+                           "output_sha256": done.output_sha256, "started_at": started.get("started_at")}
+        return done
+
+    def record_started(self, src: Path, out_dir: Path) -> None:
+        key = source_key(src)
+        try:
+            digest = self._source_digest(key, src)
+        except OSError:
+            return
+        entry = {
+            "event": "started", "source_key": key, "source": digest, "settings": self.settings,
+            "started_at": os.urandom(8).hex(),
+            "preexisting": sorted(self._rel(c) for c in candidate_outputs(src, out_dir) if c.exists()),
+        }
+        self._append(entry)
+        self._started[key] = entry
+
+    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str]) -> None:
+        key = source_key(src)
+        started = self._started.get(key, {})
+        entry = {
+            "event": "done", "source_key": key, "source": started.get("source") or self._source_digest(key, src),
+            "settings": self.settings, "output": self._rel(Path(output)), "output_sha256": output_sha256,
+            "started_at": started.get("started_at"),
+            "faces": [{"box": f.get("box"), "score": f.get("score")} for f in faces],
+            "metadata_removed": list(metadata_removed),
+        }
+        self._append(entry)
+        self._done[key] = entry
+
+    def _source_digest(self, key: str, src: Path) -> str:
+        if key not in self._digests:
+            self._digests[key] = source_digest(src)
+        return self._digests[key]
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(Path(path).relative_to(self.folder))
+        except ValueError:
+            return str(Path(os.path.relpath(path, self.folder)))
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None  # unreadable: not trusted as done; the pipeline's own checks take over
+
+
+def _as_write_failed(path: Path, exc: OSError) -> WriteFailed:
+    from ..io.output import _write_error
+
+    return _write_error(path, exc)

@@ -1,0 +1,300 @@
+"""Faults: a killed batch, a full disk and a read-only output folder leave no
+partial output, a re-run resumes, and originals never change.
+
+The full-disk and read-only tests run twice: on a small tmpfs mounted for
+the test (root with CAP_SYS_ADMIN, as on CI; where mounting is not
+permitted this variant falls back to the simulation) and with the errno
+simulated at the write (ENOSPC after half the bytes, EROFS at open). Both
+make the same assertions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from crowdveil import Config
+from crowdveil.cli import EXIT, main
+from crowdveil.errors import OutputError
+from crowdveil.runner.batch import ALREADY_DONE, plan_jobs, run_batch
+from crowdveil.runner.manifest import MANIFEST_NAME, Manifest
+
+from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
+from exiftool_allowlist import non_structural
+
+TEMP_MARK = ".crowdveil-tmp-"
+
+
+def _crowdveil_exe() -> str:
+    return str(Path(sys.executable).with_name("crowdveil"))
+
+
+def make_inputs(folder: Path, count: int, size=(640, 480)) -> dict[Path, str]:
+    """``count`` phone-like JPEGs with one face each; returns their sha256."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pixels, _ = face_on_background(*size, faces=((60 + 7 * i, 40, 150),), seed=i)
+        jpeg_with_phone_metadata(folder / f"img{i:02d}.jpg", pixels)
+    return {p: sha256(p) for p in sorted(folder.glob("*.jpg"))}
+
+
+def visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def assert_valid_output(path: Path) -> None:
+    """A complete, decodable image with nothing but structure in it (exiftool judges)."""
+    with Image.open(path) as im:
+        im.load()
+    tags = exiftool_tags(path)
+    assert "ExifTool:Warning" not in tags, f"{path.name}: {tags.get('ExifTool:Warning')}"
+    assert non_structural(tags) == {}, f"{path.name} shows {sorted(non_structural(tags))}"
+
+
+# -- kill -9 and resume ------------------------------------------------------------------------------
+
+
+def test_kill_9_mid_batch_leaves_no_partial_output_and_rerun_resumes(tmp_path):
+    originals = make_inputs(tmp_path / "in", 12)
+    out = tmp_path / "out"
+    command = [_crowdveil_exe(), str(tmp_path / "in"), "--out", str(out), "--fast", "-q"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and visible(out)):
+            assert proc.poll() is None, "the batch ended before any output appeared"
+            assert time.monotonic() < deadline, "no output after 120 s"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    finished = visible(out)
+    assert 1 <= len(finished) < 12, "the kill must land mid-batch"
+    for path in finished:
+        assert path.name.endswith(".veiled.jpg"), f"junk after kill: {path.name}"
+        assert_valid_output(path)
+    hidden = {p.name for p in out.rglob(".*") if p.is_file()}
+    assert all(name == MANIFEST_NAME or TEMP_MARK in name for name in hidden), hidden
+    finished_bytes = {p.name: sha256(p) for p in finished}
+
+    report_path = tmp_path / "report.json"
+    rerun = subprocess.run(command + ["--report", str(report_path)], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == EXIT["ok"], rerun.stdout + rerun.stderr
+    assert f"{len(finished)} already done by an earlier run, skipped" in " ".join(rerun.stdout.split())
+    files = {Path(f["source"]).name: f for f in json.loads(report_path.read_text())["files"]}
+    skipped = {name for name, f in files.items() if any(ALREADY_DONE in n for n in f["notes"])}
+    assert skipped == {name.replace(".veiled.jpg", ".jpg") for name in finished_bytes}, "finished files are skipped, not redone"
+    assert all(f["passed"] for f in files.values()) and len(files) == 12
+    outputs = visible(out)
+    assert [p.name for p in outputs] == [f"img{i:02d}.veiled.jpg" for i in range(12)]
+    for path in outputs:
+        assert_valid_output(path)
+    assert {p.name: sha256(p) for p in outputs if p.name in finished_bytes} == finished_bytes
+    assert not [p for p in out.rglob("*") if TEMP_MARK in p.name], "stale temp files must be removed"
+    assert {p: sha256(p) for p in originals} == originals
+    manifest = (out / MANIFEST_NAME).read_text()
+    assert str(tmp_path / "in") not in manifest and "img00.jpg" not in manifest, "no paths of originals in the output folder"
+
+
+def test_rerun_redoes_nothing_and_notices_a_changed_output(tmp_path, fast_detector):
+    originals = make_inputs(tmp_path / "in", 2, size=(320, 240))
+    out = tmp_path / "out"
+    config = Config()
+    jobs = plan_jobs([tmp_path / "in"], out)
+    first = _run_batch(jobs, config, fast_detector)
+    assert first.ok and not any(ALREADY_DONE in " ".join(r.notes) for r in first.reports)
+    stale = out / f".img01.veiled.jpg{TEMP_MARK}k1ll3d"  # what a kill during a write leaves
+    stale.write_bytes(b"\xff\xd8\xff half written")
+    second = _run_batch(jobs, config, fast_detector)
+    assert second.ok and all(ALREADY_DONE in " ".join(r.notes) for r in second.reports)
+    assert not stale.exists(), "a killed run's temp file is removed when the folder is opened again"
+    # An output changed after it was verified is not "done": it is refused as an existing file
+    # (the pipeline never overwrites without --overwrite) and redone with it.
+    tampered = out / "img00.veiled.jpg"
+    tampered.write_bytes(tampered.read_bytes() + b"appended")
+    third = _run_batch(jobs, config, fast_detector)
+    by_name = {Path(r.source).name: r for r in third.reports}
+    assert by_name["img01.jpg"].passed and ALREADY_DONE in " ".join(by_name["img01.jpg"].notes)
+    assert not by_name["img00.jpg"].passed and "already exists" in by_name["img00.jpg"].error
+    fourth = _run_batch(jobs, config.replace(overwrite=True), fast_detector)
+    assert fourth.ok
+    assert_valid_output(tampered)
+    # Other settings are other outputs: nothing is skipped.
+    fifth = _run_batch(jobs, config.replace(style="mosaic", overwrite=True), fast_detector)
+    assert fifth.ok and not any(ALREADY_DONE in " ".join(r.notes) for r in fifth.reports)
+    assert {p: sha256(p) for p in originals} == originals
+
+
+def _run_batch(jobs, config, detector):
+    """run_batch with the cheap detector: patch the pipeline's detector factories."""
+    import crowdveil.pipeline as pipeline
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "build_detector", lambda *a, **k: detector)
+        mp.setattr(pipeline, "build_verifier", lambda *a, **k: detector)
+        return run_batch(jobs, config)
+
+
+def test_output_committed_before_its_manifest_line_is_adopted_not_refused(tmp_path, fast_detector):
+    """A kill between the rename into place and the ``done`` line: the output
+    passed every check (it is only renamed after that), so the re-run keeps it."""
+    originals = make_inputs(tmp_path / "in", 1, size=(320, 240))
+    src = next(iter(originals))
+    out = tmp_path / "out"
+    jobs = plan_jobs([src], out)
+    first = _run_batch(jobs, Config(), fast_detector)
+    assert first.ok
+    lines = (out / MANIFEST_NAME).read_text().splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["started", "done"]
+    (out / MANIFEST_NAME).write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # the kill cut the done line
+    again = _run_batch(jobs, Config(), fast_detector)
+    assert again.ok and ALREADY_DONE in " ".join(again.reports[0].notes)
+    after = (out / MANIFEST_NAME).read_text().splitlines()
+    assert after[1] == lines[1][: len(lines[1]) // 2], "the cut line stays alone on its line"
+    assert json.loads(after[-1])["event"] == "done", "new lines are not glued to the cut one"
+    # An output that existed before the interrupted run started is not adopted.
+    other = tmp_path / "out2"
+    other.mkdir()
+    (other / "img00.veiled.jpg").write_bytes(b"someone else's file")
+    with Manifest(other, Config()) as manifest:
+        manifest.record_started(src, other)
+    refused = _run_batch(plan_jobs([src], other), Config(), fast_detector)
+    assert not refused.ok and "already exists" in refused.reports[0].error
+    assert (other / "img00.veiled.jpg").read_bytes() == b"someone else's file"
+    assert sha256(src) == originals[src]
+
+
+def test_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
+    with Manifest(tmp_path / "out", Config()):
+        with pytest.raises(OutputError, match="another crowdveil run"):
+            with Manifest(tmp_path / "out", Config()):
+                pass
+
+
+# -- full disk, read-only folder ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str, *, wanted: bool = True):
+    """Mount a tmpfs at ``path``; yields False (and mounts nothing) where that is
+    not permitted or not ``wanted``."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not wanted:
+        yield False
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _simulate_errno(monkeypatch, code: int, *, partial: bool) -> None:
+    """Where no tmpfs can be mounted: make the output write fail with ``code`` (after
+    half the bytes, as a filling disk does) and the manifest open fail for EROFS."""
+    import builtins
+
+    import crowdveil.io.output as output_module
+
+    real_open = builtins.open
+
+    class FailingFile:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            if partial:
+                self.fh.write(data[: len(data) // 2])
+            raise OSError(code, os.strerror(code))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+    def failing_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return FailingFile(fh) if "w" in mode else fh
+
+    monkeypatch.setattr(output_module, "open", failing_open, raising=False)
+    if code == errno.EROFS:
+        import tempfile
+
+        def refuse(*a, **k):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        import crowdveil.runner.manifest as manifest_module
+
+        monkeypatch.setattr(manifest_module, "open", refuse, raising=False)
+
+
+@pytest.mark.parametrize("mount", [True, False], ids=["tmpfs", "simulated"])
+def test_full_disk_gives_a_clean_error_and_no_partial_file(tmp_path, monkeypatch, mount):
+    originals = make_inputs(tmp_path / "in", 1, size=(1200, 900))
+    out = tmp_path / "small_disk"
+    with tmpfs(out, "size=48k", wanted=mount) as mounted:
+        if not mounted:
+            _simulate_errno(monkeypatch, errno.ENOSPC, partial=True)
+        result = CliRunner().invoke(main, [str(tmp_path / "in"), "--out", str(out), "--fast", "-q"])
+        how = "tmpfs of 48 KiB" if mounted else "simulated ENOSPC"
+        assert result.exit_code == EXIT["failed"], f"{how}: {result.output}"
+        text = " ".join(result.output.split())
+        assert "the disk is full" in text and "nothing was written" in text, f"{how}: {text}"
+        assert "Traceback" not in result.output
+        left = [p.name for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME]
+        assert left == [], f"{how}: partial files left: {left}"
+    assert {p: sha256(p) for p in originals} == originals
+
+
+@pytest.mark.parametrize("mount", [True, False], ids=["tmpfs", "simulated"])
+def test_read_only_output_folder_gives_a_clean_error(tmp_path, monkeypatch, mount):
+    # chmod 0555 means nothing to root, so the folder is a read-only tmpfs.
+    originals = make_inputs(tmp_path / "in", 2, size=(320, 240))
+    out = tmp_path / "read_only"
+    with tmpfs(out, "ro,size=1m", wanted=mount) as mounted:
+        if not mounted:
+            _simulate_errno(monkeypatch, errno.EROFS, partial=False)
+        result = CliRunner().invoke(main, [str(tmp_path / "in"), "--out", str(out), "--fast", "-q"])
+        how = "read-only tmpfs" if mounted else "simulated EROFS"
+        assert result.exit_code == EXIT["failed"], f"{how}: {result.output}"
+        text = " ".join(result.output.split())
+        assert "read-only" in text and "what to do" in text, f"{how}: {text}"
+        assert "Traceback" not in result.output
+        assert not list(out.rglob("*")), f"{how}: files appeared in a read-only folder"
+    assert {p: sha256(p) for p in originals} == originals
+
+
+def test_stale_temp_files_beside_the_originals_are_removed(tmp_path, fast_detector):
+    """Without --out, outputs go beside the originals: a killed run's hidden temp file
+    there is removed on the next run (only that output's temp files are touched)."""
+    originals = make_inputs(tmp_path / "in", 1, size=(320, 240))
+    src = next(iter(originals))
+    stale = src.parent / f".img00.veiled.jpg{TEMP_MARK}k1ll3d"
+    stale.write_bytes(b"\xff\xd8\xff half written")
+    unrelated = src.parent / f".other.veiled.jpg{TEMP_MARK}keep"
+    unrelated.write_bytes(b"not ours to judge")
+    result = _run_batch(plan_jobs([src], None), Config(), fast_detector)
+    assert result.ok
+    assert not stale.exists() and unrelated.exists()
+    assert_valid_output(src.with_name("img00.veiled.jpg"))
+    assert sha256(src) == originals[src]
