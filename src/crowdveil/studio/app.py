@@ -1,0 +1,272 @@
+"""The studio's web app (Starlette) and the guard in front of it.
+
+The guard answers before any route does:
+
+* the ``Host`` header must be ``127.0.0.1:<port>`` or ``localhost:<port>``:
+  a page on another site that re-points its own name at 127.0.0.1 (DNS
+  rebinding) sends its own name and is refused;
+* access needs the session cookie. The URL that ``crowdveil studio`` prints
+  carries a one-time token; the first visit trades it for an ``HttpOnly``,
+  ``SameSite=Strict`` cookie holding a different secret and redirects to a
+  token-free URL, so the token is in no history and works only once;
+* requests that change anything (every method but GET/HEAD) also need an
+  ``Origin`` equal to the page's own origin;
+* every response carries a strict Content-Security-Policy (``default-src
+  'self'``, no inline script or style) and no-cache, no-referrer,
+  no-framing headers. No CORS header is ever sent.
+
+Routes (all JSON but the page, its assets and the image/video files):
+``GET /api/state``, ``POST /api/upload?name=…`` (raw bytes),
+``GET /api/items/{id}/preview``, ``GET /api/items/{id}/result``, ``POST /api/items/{id}/export``,
+``GET /api/items/{id}/download``, ``GET /api/items/{id}/frames/{n}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from contextlib import asynccontextmanager
+from http.cookies import SimpleCookie
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .workspace import StudioError, Workspace
+
+__all__ = ["create_app", "SECURITY_HEADERS", "CSP", "MAX_JSON_BYTES"]
+
+CSP = (
+    "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "cache-control": "no-store",
+}
+MAX_JSON_BYTES = 1 << 20
+_STATIC = {
+    "index.html": "text/html; charset=utf-8",
+    "studio.js": "text/javascript; charset=utf-8",
+    "studio.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
+}
+_SAFE_METHODS = {"GET", "HEAD"}
+
+
+class Guard:
+    """ASGI middleware: Host, token/cookie and Origin checks, security headers on every response."""
+
+    def __init__(self, app, *, port: int, token: str) -> None:
+        self.app = app
+        self.port = port
+        self.token = token
+        self.session = secrets.token_urlsafe(32)
+        self.token_used = False
+        self.cookie_name = f"crowdveil_studio_{port}"
+        self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websockets
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        method = scope["method"]
+
+        async def send_secured(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (k, v) for k, v in message.get("headers", []) if k.decode("latin-1").lower() not in SECURITY_HEADERS
+                ] + [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+            await send(message)
+
+        async def answer(status: int, text: str, extra: dict[str, str] | None = None) -> None:
+            await PlainTextResponse(text, status, headers=extra)(scope, receive, send_secured)
+
+        if host not in self.hosts:
+            await answer(421, "refused: this studio only answers to 127.0.0.1 and localhost on its own port")
+            return
+        has_session = hmac.compare_digest(self._cookie(headers).encode(), self.session.encode())
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if scope["path"] == "/" and method in _SAFE_METHODS and "token" in query:
+            if has_session or self._take_token(query["token"][0]):
+                cookie = f"{self.cookie_name}={self.session}; HttpOnly; SameSite=Strict; Path=/"
+                await answer(303, "opening the studio", {"location": "/", "set-cookie": cookie})
+            else:
+                await answer(403, "This studio link was already used or is wrong. Stop crowdveil studio "
+                                  "(Ctrl-C) and start it again for a new link.")
+            return
+        if not has_session:
+            await answer(403, "no access: open the link that `crowdveil studio` printed in the terminal")
+            return
+        if method not in _SAFE_METHODS and headers.get("origin") != f"http://{host}":
+            await answer(403, "refused: changes are accepted from the studio page only (wrong or missing Origin)")
+            return
+        await self.app(scope, receive, send_secured)
+
+    def _cookie(self, headers: dict[str, str]) -> str:
+        jar = SimpleCookie()
+        try:
+            jar.load(headers.get("cookie", ""))
+        except Exception:  # a malformed cookie header is just no cookie
+            return ""
+        morsel = jar.get(self.cookie_name)
+        return morsel.value if morsel else ""
+
+    def _take_token(self, given: str) -> bool:
+        if self.token_used or not hmac.compare_digest(given.encode(), self.token.encode()):
+            return False
+        self.token_used = True
+        return True
+
+
+def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
+    """The guarded ASGI app for ``workspace``, answering on 127.0.0.1:``port``."""
+
+    async def page(request: Request) -> Response:
+        return _static("index.html")
+
+    async def asset(request: Request) -> Response:
+        return _static(request.path_params["name"])
+
+    async def state(request: Request) -> Response:
+        return JSONResponse({
+            "items": [item.to_dict() for item in workspace.items()],
+            "out_dir": str(workspace.out_dir),
+            "defaults": {"style": workspace.config.style, "shape": workspace.config.shape,
+                         "padding": workspace.config.padding, "fill_color": list(workspace.config.fill_color)},
+            "max_upload_bytes": workspace.max_upload_bytes,
+        })
+
+    async def upload(request: Request) -> Response:
+        name = request.query_params.get("name", "")
+        item_id, path = workspace.new_upload_path(name or "upload")
+        try:
+            await _receive_to(request, path, workspace.max_upload_bytes)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return JSONResponse(workspace.add_upload(item_id, path).to_dict())
+
+    async def preview(request: Request) -> Response:
+        item = workspace.get(request.path_params["id"])
+        if item.preview is None:
+            raise StudioError("no preview yet", 404)
+        return FileResponse(item.preview)
+
+    async def result(request: Request) -> Response:
+        item = workspace.get(request.path_params["id"])
+        if item.result_preview is None:
+            raise StudioError("no exported result yet", 404)
+        return FileResponse(item.result_preview)
+
+    async def export(request: Request) -> Response:
+        body = json.loads(await _read_limited(request, MAX_JSON_BYTES) or b"{}")
+        item = workspace.get(request.path_params["id"])
+        if not isinstance(body, dict):
+            raise StudioError("expected a JSON object")
+        style, shape = str(body.get("style", item.style)), str(body.get("shape", item.shape))
+        if item.media == "video":
+            item = workspace.start_video_export(item.id, style, shape)
+        else:
+            regions, removed = body.get("regions", []), body.get("removed", [])
+            if not isinstance(regions, list) or not isinstance(removed, list):
+                raise StudioError("regions and removed must be lists")
+            item = await run_in_threadpool(workspace.export_photo, item.id, regions, removed, style, shape)
+        return JSONResponse(item.to_dict())
+
+    async def download(request: Request) -> Response:
+        item = workspace.get(request.path_params["id"])
+        if item.status != "exported" or item.destination is None or not item.destination.exists():
+            raise StudioError("this file has no verified export yet", 404)
+        return FileResponse(item.destination, filename=item.destination.name)
+
+    async def frame(request: Request) -> Response:
+        item = workspace.get(request.path_params["id"])
+        n = request.path_params["n"]
+        if not 0 <= n < len(item.result_frames):
+            raise StudioError("no such frame", 404)
+        return FileResponse(item.result_frames[n])
+
+    routes = [
+        Route("/", page),
+        Route("/static/{name}", asset),
+        Route("/api/state", state),
+        Route("/api/upload", upload, methods=["POST"]),
+        Route("/api/items/{id}/preview", preview),
+        Route("/api/items/{id}/result", result),
+        Route("/api/items/{id}/export", export, methods=["POST"]),
+        Route("/api/items/{id}/download", download),
+        Route("/api/items/{id}/frames/{n:int}", frame),
+    ]
+
+    async def studio_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StudioError)
+        return JSONResponse({"error": exc.message}, exc.status)
+
+    async def bad_json(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "the request body is not valid JSON"}, 400)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            workspace.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={StudioError: studio_error, json.JSONDecodeError: bad_json})
+    return Guard(app, port=port, token=token)
+
+
+def _static(name: str) -> Response:
+    if name not in _STATIC:
+        return PlainTextResponse("not found", 404)
+    data = resources.files("crowdveil.studio").joinpath("static", name).read_bytes()
+    return Response(data, media_type=_STATIC[name])
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise StudioError(f"request too large (limit {limit} bytes)", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise StudioError(f"request too large (limit {limit} bytes)", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _receive_to(request: Request, path: Path, limit: int) -> None:
+    """Stream an upload into ``path`` (private folder), refusing it past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    too_large = StudioError(f"file too large: the studio accepts up to {limit // (1 << 20)} MiB per file", 413)
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise too_large
+    size = 0
+    with open(path, "xb", opener=lambda p, flags: os.open(p, flags, 0o600)) as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            fh.write(chunk)
+    if size == 0:
+        path.unlink()
+        raise StudioError("the file is empty (0 bytes)")

@@ -1,0 +1,449 @@
+"""What the studio holds: the files added, what was found in them, their exports.
+
+Everything here calls the library (decode, detect, audit, ``anonymize``);
+the studio never paints or verifies on its own. Originals uploaded through
+the page, and the previews made from any original, live in a private
+temporary folder (mode 0700) that ``close`` deletes.
+
+Coordinates are those of the upright image as ``decode_image`` returns it,
+the same pixels the pipeline detects and paints on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from PIL import Image
+
+from ..config import Config
+from ..detect.base import Detector
+from ..errors import CrowdveilError, VerificationFailed
+from ..io.image import decode_image, encode_image, output_format
+from ..io.sniff import media_kind, sniff
+from ..types import Detections, Report
+
+__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES"]
+
+# Previews are only for looking at; regions stay in full-size pixels.
+PREVIEW_LONG_SIDE = 1600
+# How many frames of an exported video the page shows.
+RESULT_FRAMES = 4
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class StudioError(Exception):
+    """A request the studio refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Item:
+    """One photo or video in the studio.
+
+    ``status`` moves waiting → analysing → ready → (exporting →) exported |
+    refused; ``error`` when the file cannot be read at all.
+    """
+
+    id: str
+    name: str
+    path: Path
+    out_dir: Path
+    uploaded: bool
+    media: str = "photo"
+    format: str = ""
+    status: str = "waiting"
+    width: int = 0
+    height: int = 0
+    faces: Detections = field(default_factory=Detections.empty)
+    metadata_kinds: list[str] = field(default_factory=list)
+    style: str = "fill"
+    shape: str = "box"
+    message: str | None = None
+    hint: str | None = None
+    export: dict[str, Any] | None = None
+    destination: Path | None = None
+    progress: tuple[int, int | None] | None = None
+    result_frames: list[Path] = field(default_factory=list)
+    preview: Path | None = None
+    result_preview: Path | None = None
+    alpha: bool = False
+    # What the person decided in the editor; the page reloads it.
+    regions: list[dict[str, Any]] | None = None
+    removed: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "media": self.media,
+            "format": self.format,
+            "status": self.status,
+            "width": self.width,
+            "height": self.height,
+            "faces": self.faces.to_list(),
+            "face_count": len(self.faces),
+            "metadata_kinds": self.metadata_kinds,
+            "style": self.style,
+            "shape": self.shape,
+            "message": self.message,
+            "hint": self.hint,
+            "export": self.export,
+            "progress": list(self.progress) if self.progress else None,
+            "result_frames": len(self.result_frames),
+            "has_preview": self.preview is not None,
+            "has_result": self.result_preview is not None,
+            "regions": self.regions,
+            "removed": self.removed,
+        }
+
+
+class Workspace:
+    """The studio's files and the single worker that analyses them.
+
+    Args:
+        config: settings for detection and export (style and shape are
+            chosen per file in the page).
+        out_dir: where exports are written (created on first export).
+        detector, verifier: override the preset's detectors (tests).
+        max_upload_bytes: larger uploads are refused.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        out_dir: Path,
+        *,
+        detector: Detector | None = None,
+        verifier: Detector | None = None,
+        max_upload_bytes: int = 2 << 30,
+    ) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir).expanduser().resolve()
+        self.max_upload_bytes = max_upload_bytes
+        self._detector = detector
+        self._verifier = verifier
+        self.private_dir = Path(tempfile.mkdtemp(prefix="crowdveil-studio-"))
+        os.chmod(self.private_dir, 0o700)
+        self._items: dict[str, Item] = {}
+        self._order: list[str] = []
+        self._lock = threading.Lock()
+        # One engine at a time: detection and export share the CPU and the detector.
+        self._engine = threading.Lock()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="crowdveil-studio-analyse", daemon=True)
+        self._worker.start()
+        self._closed = False
+        atexit.register(self.close)  # also when the process ends without stopping the server
+
+    # -- adding files ----------------------------------------------------------------------------
+    def add_folder(self, folder: Path) -> list[Item]:
+        """Add every photo and video under ``folder`` (originals are read in place, never changed)."""
+        from ..runner.batch import expand_inputs
+
+        folder = Path(folder).expanduser().resolve()
+        added = []
+        for path, root in expand_inputs([folder]):
+            if self.out_dir in path.resolve().parents:
+                continue  # our own exports, when --out lies inside the folder
+            sub = path.parent.relative_to(root) if path.parent != root else Path()
+            added.append(self._add(path.name, path, self.out_dir / sub, uploaded=False))
+        return added
+
+    def new_upload_path(self, name: str) -> tuple[str, Path]:
+        """A fresh private path for an upload named ``name`` (the name is only kept for display)."""
+        safe = _SAFE_NAME.sub("_", Path(name.replace("\\", "/")).name).strip(" .") or "upload"
+        item_id = secrets.token_hex(8)
+        folder = self.private_dir / item_id
+        folder.mkdir(mode=0o700)
+        return item_id, folder / safe[-120:]
+
+    def add_upload(self, item_id: str, path: Path) -> Item:
+        return self._add(path.name, path, self.out_dir, uploaded=True, item_id=item_id)
+
+    def _add(self, name: str, path: Path, out_dir: Path, *, uploaded: bool, item_id: str | None = None) -> Item:
+        item = Item(id=item_id or secrets.token_hex(8), name=name, path=path, out_dir=out_dir, uploaded=uploaded,
+                    style=self.config.style, shape=self.config.shape)
+        with self._lock:
+            self._items[item.id] = item
+            self._order.append(item.id)
+        self._queue.put(item.id)
+        return item
+
+    # -- reading state ---------------------------------------------------------------------------
+    def items(self) -> list[Item]:
+        with self._lock:
+            return [self._items[i] for i in self._order]
+
+    def get(self, item_id: str) -> Item:
+        with self._lock:
+            item = self._items.get(item_id)
+        if item is None:
+            raise StudioError("no such file in the studio", 404)
+        return item
+
+    def wait_idle(self) -> None:
+        """Block until every queued file is analysed (tests)."""
+        self._queue.join()
+
+    # -- analysis --------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item_id = self._queue.get()
+            try:
+                if item_id is None:
+                    return
+                item = self.get(item_id)
+                item.status = "analysing"
+                with self._engine:
+                    self._analyse(item)
+            except Exception as exc:  # a bad file must not stop the worker
+                if item_id is not None:
+                    self._fail(self._items[item_id], exc)
+            finally:
+                self._queue.task_done()
+
+    def _fail(self, item: Item, exc: BaseException) -> None:
+        if isinstance(exc, CrowdveilError):
+            item.message, item.hint = str(exc), exc.hint
+        else:
+            item.message, item.hint = f"{type(exc).__name__}: {exc}", CrowdveilError.hint
+        item.status = "error"
+
+    def _analyse(self, item: Item) -> None:
+        from ..verify.audit import audit_bytes, audit_file
+
+        with open(item.path, "rb") as fh:
+            head = fh.read(64)
+        item.format = sniff(head, item.name)
+        item.media = media_kind(item.format)
+        if item.media == "video":
+            item.metadata_kinds = audit_file(item.path).kinds
+            self._video_poster(item)
+            item.status = "ready"
+            return
+        data = item.path.read_bytes()
+        item.metadata_kinds = audit_bytes(data).kinds
+        decoded = decode_image(data, item.format, max_pixels=int(self.config.max_megapixels * 1e6), name=item.name)
+        del data
+        item.width, item.height, item.alpha = decoded.width, decoded.height, decoded.has_alpha
+        self._write_preview(item, decoded.pixels)
+        from ..pipeline import detect
+
+        item.faces = detect(self.detector, decoded.pixels)
+        item.status = "ready"
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            from ..detect.registry import build_detector
+
+            self._detector = build_detector(self.config.preset, self.config.threshold)
+        return self._detector
+
+    @property
+    def verifier(self) -> Detector:
+        if self._verifier is None:
+            from ..detect.registry import build_verifier
+
+            self._verifier = build_verifier(self.config.preset, self.config.threshold)
+        return self._verifier
+
+    def _write_preview(self, item: Item, pixels: np.ndarray) -> None:
+        """A downscaled JPEG/PNG made from the decoded pixels only: no byte of the original."""
+        item.preview = self._private_file(item, "preview", _shrunk(pixels), pixels.shape[2] == 4)
+
+    def _private_file(self, item: Item, stem: str, pixels: np.ndarray, alpha: bool) -> Path:
+        folder = self.private_dir / item.id
+        folder.mkdir(mode=0o700, exist_ok=True)
+        path = folder / (stem + (".png" if alpha else ".jpg"))
+        path.write_bytes(encode_image(pixels, "png" if alpha else "jpeg", jpeg_quality=85))
+        return path
+
+    def _video_poster(self, item: Item) -> None:
+        from ..io.video import VideoSource
+
+        with VideoSource(item.path) as source:
+            for frame in source.frames():
+                item.height, item.width = frame.rgb.shape[:2]
+                self._write_preview(item, frame.rgb)
+                break
+
+    # -- export ----------------------------------------------------------------------------------
+    def export_photo(self, item_id: str, regions: list[dict], removed: list[dict], style: str, shape: str) -> Item:
+        """Run the pipeline on a photo with the reviewed regions; record a pass or a refusal."""
+        from ..pipeline import anonymize
+
+        item = self.get(item_id)
+        if item.media != "photo" or item.status in ("waiting", "analysing", "error", "exporting"):
+            raise StudioError(f"{item.name} cannot be exported now ({item.status})", 409)
+        faces = _detections(regions, item, manual_ok=True)
+        keep_visible = _detections(removed, item, manual_ok=False)
+        config = self._config_for(style, shape)
+        item.regions, item.removed, item.style, item.shape = regions, removed, style, shape
+        item.status, item.result_preview = "exporting", None
+        with self._engine:
+            try:
+                dst = self._destination(item, output_format(item.format, item.alpha))
+                report = anonymize(item.path, dst, config.replace(overwrite=dst == item.destination),
+                                   regions=faces, keep_visible=keep_visible,
+                                   detector=self.detector, verifier=self.verifier)
+            except CrowdveilError as exc:
+                self._refused(item, exc)
+                return item
+            self._result_preview(item, Path(report.destination))
+        self._exported(item, report)
+        return item
+
+    def _result_preview(self, item: Item, written: Path) -> None:
+        """A preview of the export as written, decoded from the file itself."""
+        data = written.read_bytes()
+        decoded = decode_image(data, sniff(data[:64], written.name), max_pixels=item.width * item.height)
+        item.result_preview = self._private_file(item, "result", _shrunk(decoded.pixels), decoded.has_alpha)
+
+    def start_video_export(self, item_id: str, style: str, shape: str) -> Item:
+        """Run the pipeline on a video in a background thread; ``progress`` follows it."""
+        item = self.get(item_id)
+        if item.media != "video" or item.status in ("waiting", "analysing", "error", "exporting"):
+            raise StudioError(f"{item.name} cannot be exported now ({item.status})", 409)
+        config = self._config_for(style, shape)
+        item.style, item.shape = style, shape
+        item.status, item.progress, item.export, item.result_frames = "exporting", (0, None), None, []
+        threading.Thread(target=self._export_video, args=(item, config), name="crowdveil-studio-video",
+                         daemon=True).start()
+        return item
+
+    def _export_video(self, item: Item, config: Config) -> None:
+        from ..pipeline import anonymize
+
+        def progress(done: int, total: int | None) -> None:
+            item.progress = (done, total)
+
+        with self._engine:
+            try:
+                dst = self._destination(item, "mp4")
+                report = anonymize(item.path, dst, config.replace(overwrite=dst == item.destination),
+                                   progress=progress)
+                item.result_frames = self._result_frames(item, Path(report.destination))
+            except CrowdveilError as exc:
+                self._refused(item, exc)
+                return
+            except Exception as exc:  # untyped crash: the page must still hear about it
+                self._refused(item, CrowdveilError(f"{type(exc).__name__}: {exc}"))
+                return
+        self._exported(item, report)
+
+    def _result_frames(self, item: Item, video: Path) -> list[Path]:
+        """A few frames of the written result, decoded from the file itself."""
+        from ..io.video import VideoSource
+
+        with VideoSource(video) as source:
+            total = source.info.frames_declared or RESULT_FRAMES
+            wanted = sorted({round(i * (total - 1) / max(1, RESULT_FRAMES - 1)) for i in range(RESULT_FRAMES)})
+            frames = []
+            for frame in source.frames():
+                if frame.index in wanted:
+                    frames.append(self._private_file(item, f"result-{len(frames)}", _shrunk(frame.rgb), False))
+                if frame.index >= wanted[-1]:
+                    break
+        return frames
+
+    def _config_for(self, style: str, shape: str) -> Config:
+        try:
+            return self.config.replace(style=style, shape=shape)
+        except ValueError as exc:
+            raise StudioError(str(exc)) from exc
+
+    def _destination(self, item: Item, out_fmt: str) -> Path:
+        """``<stem>.veiled.<ext>`` in the output folder; a new name rather than replace a file we did not write."""
+        from ..pipeline import default_destination
+
+        dst = default_destination(item.path, out_fmt, item.out_dir)
+        n = 2
+        while dst.exists() and dst != item.destination:
+            dst = dst.with_name(f"{item.path.stem}.veiled-{n}{dst.suffix}")
+            n += 1
+        return dst
+
+    def _exported(self, item: Item, report: Report) -> None:
+        item.destination = Path(report.destination)
+        item.export = {
+            "passed": True,
+            "destination": str(item.destination),
+            "file_name": item.destination.name,
+            "faces_covered": report.face_count,
+            "metadata_removed": report.metadata_removed,
+            "checks": [c.to_dict() for c in report.checks],
+            "notes": report.notes,
+        }
+        item.status = "exported"
+
+    def _refused(self, item: Item, exc: CrowdveilError) -> None:
+        report = exc.report if isinstance(exc, VerificationFailed) else None
+        item.export = {
+            "passed": False,
+            "verification": isinstance(exc, VerificationFailed),
+            "message": str(exc),
+            "hint": exc.hint,
+            "checks": [c.to_dict() for c in report.checks] if report else [],
+        }
+        item.status = "refused"
+
+    # -- shutdown --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the worker and delete the private folder (uploads, previews, frames)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        shutil.rmtree(self.private_dir, ignore_errors=True)
+
+
+def _shrunk(pixels: np.ndarray) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    scale = PREVIEW_LONG_SIDE / max(h, w)
+    if scale >= 1:
+        return pixels
+    im = Image.fromarray(np.ascontiguousarray(pixels))
+    return np.asarray(im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS))
+
+
+def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Detections:
+    """Regions sent by the page as ``Detections``; drawn ones are ``manual``."""
+    boxes, kinds, sources, scores = [], [], [], []
+    for entry in entries:
+        try:
+            box = [float(v) for v in entry["box"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StudioError("each region needs a box [x1, y1, x2, y2]") from exc
+        if len(box) != 4 or not all(np.isfinite(box)):
+            raise StudioError("each region needs a box [x1, y1, x2, y2]")
+        x1, y1, x2, y2 = min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
+        x1, x2 = np.clip([x1, x2], 0, item.width)
+        y1, y2 = np.clip([y1, y2], 0, item.height)
+        if x2 - x1 < 1 or y2 - y1 < 1:
+            continue
+        manual = entry.get("kind") == "manual"
+        if manual and not manual_ok:
+            continue
+        boxes.append([x1, y1, x2, y2])
+        kinds.append("manual" if manual else "face")
+        sources.append("studio" if manual else str(entry.get("source") or "detector")[:64])
+        scores.append(1.0 if manual else float(np.clip(float(entry.get("score", 1.0) or 0.0), 0, 1)))
+    if not boxes:
+        return Detections.empty()
+    return Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)

@@ -1,0 +1,294 @@
+"""The studio's server seen from outside: plain HTTP requests, no browser.
+
+DNS rebinding (wrong Host), no token / no cookie, cross-origin changes,
+security headers, upload limits and the private folder for originals.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata
+from crowdveil.config import Config
+from crowdveil.studio.server import StudioServer
+from crowdveil.studio.workspace import Workspace
+
+UPLOAD_LIMIT = 64 << 10
+
+
+class Client:
+    """Raw HTTP to one studio, with full control of Host, Cookie and Origin."""
+
+    def __init__(self, server: StudioServer) -> None:
+        self.server = server
+        self.cookie: str | None = None
+
+    def request(self, method: str, path: str, *, host: str | None = None, cookie: str | None = None,
+                origin: str | None = None, body=None, headers: dict | None = None, chunked: bool = False):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        sent = {"Host": host if host is not None else f"127.0.0.1:{self.server.port}", **(headers or {})}
+        if cookie is not None:
+            sent["Cookie"] = cookie
+        if origin is not None:
+            sent["Origin"] = origin
+        conn.request(method, path, body=body, headers=sent, encode_chunked=chunked)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def login(self) -> str:
+        status, headers, _ = self.request("GET", f"/?token={self.server.token}")
+        assert status == 303, status
+        self.cookie = headers["set-cookie"].split(";")[0]
+        return self.cookie
+
+    def get(self, path: str, **kw):
+        return self.request("GET", path, cookie=self.cookie, **kw)
+
+    def post(self, path: str, body=b"", **kw):
+        kw.setdefault("origin", self.server.origin)
+        return self.request("POST", path, cookie=self.cookie, body=body, **kw)
+
+
+@pytest.fixture
+def server(tmp_path):
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out", max_upload_bytes=UPLOAD_LIMIT)
+    with StudioServer(workspace) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server) -> Client:
+    c = Client(server)
+    c.login()
+    return c
+
+
+def small_jpeg(tmp_path: Path) -> bytes:
+    pixels, _ = face_on_background(160, 120, faces=((50, 20, 60),))
+    return jpeg_with_phone_metadata(tmp_path / "small.jpg", pixels).read_bytes()
+
+
+def test_listens_on_loopback_only(server):
+    assert server.socket.getsockname()[0] == "127.0.0.1"
+    assert server.url.startswith(f"http://127.0.0.1:{server.port}/?token=")
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:{other}", "localhost",
+                                  "127.0.0.1", "0.0.0.0:{port}", "[::1]:{port}", "127.0.0.1:{port}.evil.example", ""])
+def test_wrong_host_is_refused_even_with_a_valid_cookie(client, server, host):
+    """DNS rebinding: another site's page reaching 127.0.0.1 still sends its own Host."""
+    host = host.format(port=server.port, other=server.port + 1)
+    for method, path in (("GET", "/"), ("GET", "/api/state"), ("GET", f"/?token={server.token}")):
+        status, headers, body = client.request(method, path, host=host, cookie=client.cookie)
+        assert status == 421, (host, path, status)
+        assert b"crowdveil studio" not in body and b"items" not in body
+        assert "set-cookie" not in headers
+    status, _, _ = client.post("/api/upload?name=a.jpg", b"x" * 10, host=host, origin=f"http://{host}")
+    assert status == 421
+
+
+def test_both_loopback_names_are_accepted(client, server):
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
+        status, _, body = client.get("/api/state", host=host)
+        assert status == 200 and "items" in json.loads(body)
+
+
+def test_no_token_no_access(server):
+    c = Client(server)
+    for path in ("/", "/api/state", "/static/studio.js", "/static/index.html", "/api/items/x/preview", "/nothing"):
+        status, headers, body = c.request("GET", path)
+        assert status == 403, (path, status)
+        assert "set-cookie" not in headers
+    status, _, _ = c.request("GET", "/?token=" + "A" * len(server.token))
+    assert status == 403
+    status, _, _ = c.request("GET", "/", cookie=f"crowdveil_studio_{server.port}={server.token}")
+    assert status == 403, "the URL token itself is not a session"
+    for cookie in (f"crowdveil_studio_{server.port}=\u00e9t\u00e9", f"crowdveil_studio_{server.port}=", "x=\"\\"):
+        status, _, _ = c.request("GET", "/api/state", cookie=cookie.encode().decode("latin-1"))
+        assert status == 403, cookie
+
+
+def test_token_becomes_an_httponly_strict_cookie_once(server):
+    c = Client(server)
+    status, headers, _ = c.request("GET", f"/?token={server.token}")
+    assert status == 303 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/"} <= attributes
+    name, value = cookie.split(";")[0].split("=", 1)
+    assert value and server.token not in cookie
+    status, _, body = c.request("GET", "/", cookie=f"{name}={value}")
+    assert status == 200 and b"crowdveil studio" in body
+    # The link is one-time: a second browser (no cookie) cannot use it again.
+    status, headers, body = c.request("GET", f"/?token={server.token}")
+    assert status == 403 and "set-cookie" not in headers
+    assert b"already used" in body
+    # The browser that has the cookie may follow the link again.
+    status, headers, _ = c.request("GET", f"/?token={server.token}", cookie=f"{name}={value}")
+    assert status == 303
+
+
+@pytest.mark.parametrize("origin", [None, "http://evil.example", "null", "http://127.0.0.1:{other}",
+                                    "https://127.0.0.1:{port}", "http://localhost:{port}"])
+def test_state_changes_need_the_cookie_and_a_same_origin_origin(client, server, tmp_path, origin):
+    """Only the page's own origin may add files or export (CSRF); ``localhost`` is
+    refused here because the request's Host is 127.0.0.1."""
+    data = small_jpeg(tmp_path)
+    sent_origin = origin.format(port=server.port, other=server.port + 1) if origin else None
+    headers = {"Content-Type": "application/octet-stream"}
+    status, resp_headers, _ = client.request("POST", "/api/upload?name=a.jpg", cookie=client.cookie,
+                                             origin=sent_origin, body=data, headers=headers)
+    assert status == 403
+    assert "access-control-allow-origin" not in resp_headers
+    status, _, _ = client.request("POST", "/api/items/x/export", cookie=client.cookie, origin=sent_origin,
+                                  body=b"{}", headers={"Content-Type": "application/json"})
+    assert status == 403
+    # The same request from the page's origin, but without the cookie: refused too.
+    status, _, _ = client.request("POST", "/api/upload?name=a.jpg", origin=server.origin, body=data, headers=headers)
+    assert status == 403
+    assert json.loads(client.get("/api/state")[2])["items"] == []
+    assert [p for p in server.workspace.private_dir.rglob("*") if p.is_file()] == []
+    status, _, body = client.post("/api/upload?name=a.jpg", data, headers=headers)
+    assert status == 200 and json.loads(body)["name"] == "a.jpg"
+
+
+def test_security_headers_on_every_answer(client, server):
+    answers = [
+        client.get("/"), client.get("/static/studio.js"), client.get("/api/state"), client.get("/api/items/nope/preview"),
+        client.request("GET", "/"), client.request("GET", "/", host="evil.example"),
+        client.post("/api/upload?name=a", b"x", origin="http://evil.example"),
+    ]
+    for status, headers, _ in answers:
+        csp = headers.get("content-security-policy", "")
+        assert "default-src 'self'" in csp, (status, headers)
+        assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp and "*" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers.get("x-content-type-options") == "nosniff"
+        assert headers.get("referrer-policy") == "no-referrer"
+        assert "access-control-allow-origin" not in headers
+
+
+def test_page_loads_no_inline_or_foreign_code(client):
+    """The CSP forbids inline script/style; the page must not need them (and names no other host)."""
+    page = client.get("/")[2].decode()
+    assert re.findall(r"<script(?![^>]*\bsrc=\"/static/)", page) == []
+    assert "<style" not in page and " style=" not in page and "on" + "click=" not in page
+    for name in ("index.html", "studio.js", "studio.css", "icon.svg"):
+        status, _, body = client.get(f"/static/{name}")
+        assert status == 200
+        assert re.findall(rb"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", body.replace(b"http://www.w3.org/2000/svg", b"")) == []
+
+
+def test_static_files_are_an_allowlist(client):
+    for path in ("/static/app.py", "/static/..%2fapp.py", "/static/%2e%2e/app.py", "/static/../app.py"):
+        status, _, body = client.get(path)
+        assert status == 404, path
+        assert b"import" not in body
+
+
+def test_upload_size_limit(client, server):
+    headers = {"Content-Type": "application/octet-stream"}
+    status, _, body = client.post("/api/upload?name=big.jpg", b"\xff" * (UPLOAD_LIMIT + 1), headers=headers)
+    assert status == 413 and b"too large" in body
+    # Without a Content-Length (chunked), the limit holds while streaming.
+    chunks = (b"\xff" * 8192 for _ in range(UPLOAD_LIMIT // 8192 + 2))
+    status, _, body = client.post("/api/upload?name=big.jpg", chunks, headers=headers, chunked=True)
+    assert status == 413 and b"too large" in body
+    status, _, _ = client.post("/api/items/x/export", b"{" + b" " * (1 << 20) + b"}",
+                               headers={"Content-Type": "application/json"})
+    assert status == 413
+    assert [p for p in server.workspace.private_dir.rglob("*") if p.is_file()] == []
+    assert json.loads(client.get("/api/state")[2])["items"] == []
+
+
+def test_uploads_stay_private_and_are_deleted_on_exit(tmp_path):
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out", max_upload_bytes=UPLOAD_LIMIT)
+    data = small_jpeg(tmp_path)
+    with StudioServer(workspace) as server:
+        client = Client(server)
+        client.login()
+        private = workspace.private_dir
+        assert private.stat().st_mode & 0o777 == 0o700
+        status, _, body = client.post("/api/upload?name=" + "..%2F..%2F..%2Fescape.jpg", data,
+                                      headers={"Content-Type": "application/octet-stream"})
+        assert status == 200
+        item = json.loads(body)
+        workspace.wait_idle()
+        stored = [p for p in private.rglob("*") if p.is_file() and p.read_bytes() == data]
+        assert len(stored) == 1 and stored[0].name == "escape.jpg"
+        assert stored[0].stat().st_mode & 0o077 == 0 and stored[0].parent.stat().st_mode & 0o777 == 0o700
+        assert stored[0].parent.parent == private, "the name must not lead out of the private folder"
+        state = json.loads(client.get("/api/state")[2])
+        assert state["items"][0]["status"] == "ready", state
+        assert "GPS position" in state["items"][0]["metadata_kinds"]
+        # The preview is drawn from decoded pixels: none of the original's metadata.
+        status, headers, preview = client.get(f"/api/items/{item['id']}/preview")
+        assert status == 200 and headers["content-type"] == "image/jpeg" and preview != data
+        (tmp_path / "preview.jpg").write_bytes(preview)
+        tags = exiftool_tags(tmp_path / "preview.jpg")
+        assert not [k for k in tags if k.split(":")[0] in ("IFD0", "ExifIFD", "GPS", "IFD1", "XMP-x", "XMP-xmp")], tags
+    assert not private.exists(), "uploaded originals must be deleted when the studio stops"
+
+
+def test_malformed_export_requests_are_explained(client, server, tmp_path):
+    data = small_jpeg(tmp_path)
+    item = json.loads(client.post("/api/upload?name=a.jpg", data, headers={"Content-Type": "application/octet-stream"})[2])
+    server.workspace.wait_idle()
+    status, _, body = client.post(f"/api/items/{item['id']}/export", json.dumps({"regions": "all"}).encode(),
+                                  headers={"Content-Type": "application/json"})
+    assert status == 400 and "regions" in json.loads(body)["error"]
+    status, _, body = client.post(f"/api/items/{item['id']}/export", b"not json", headers={"Content-Type": "application/json"})
+    assert status == 400 and "JSON" in json.loads(body)["error"]
+
+
+def test_cli_prints_a_one_time_link_and_serves_the_folder(tmp_path):
+    folder = tmp_path / "march"
+    folder.mkdir()
+    pixels, _ = face_on_background(160, 120, faces=((50, 20, 60),))
+    jpeg_with_phone_metadata(folder / "a.jpg", pixels)
+    jpeg_with_phone_metadata(folder / "b.jpg", pixels)
+    proc = subprocess.Popen([sys.executable, "-c", "from crowdveil.cli import main; main()", "studio", str(folder), "--no-browser", "--fast"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
+            url = match
+        assert url, "".join(lines)
+        port, token = int(url.group(1)), url.group(2)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/?token={token}")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 303
+        cookie = response.getheader("set-cookie").split(";")[0]
+        conn.request("GET", "/api/state", headers={"Cookie": cookie})
+        state = json.loads(conn.getresponse().read())
+        conn.close()
+        assert sorted(i["name"] for i in state["items"]) == ["a.jpg", "b.jpg"]
+        assert state["out_dir"] == str(tmp_path / "march-veiled")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, "".join(lines) + proc.stdout.read()
