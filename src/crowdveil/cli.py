@@ -123,7 +123,8 @@ def doctor_cmd():
     ok = True
     for name, passed, detail in run_checks():
         ok &= passed
-        console.print(f"{'[green]ok[/]  ' if passed else '[red]MISSING[/]'} {name}: {escape(detail)}")
+        mark = "[green]ok[/]  " if passed else "[red]MISSING[/]"
+        console.print(f"{mark} {escape(name)}: {escape(detail)}")
     sys.exit(EXIT["ok"] if ok else EXIT["setup"])
 
 
@@ -142,6 +143,7 @@ def demo_cmd(folder):
     print_summary([report], console, quiet=False, detail=True)
     from .demo import coverage_of
 
+    console.print(f"metadata removed: {', '.join(report.metadata_removed)}", soft_wrap=True)
     covered = coverage_of(report, boxes)
     console.print(f"demo faces covered: {covered}/{len(boxes)}")
     sys.exit(EXIT["ok"] if report.passed and covered == len(boxes) else EXIT["failed"])
@@ -166,14 +168,13 @@ def _fail(message: str, hint: str | None, code: int):
     sys.exit(code)
 
 
-def _register_optional_commands() -> None:
-    # Each lives with its feature; a missing extra only disables that command.
-    for module, attr in (("crowdveil.bench.cli", "bench"), ("crowdveil.studio.cli", "studio")):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ImportError:
-            continue
-        main.add_command(getattr(mod, attr))
+def _register_feature_commands() -> None:
+    # Each command lives with its feature and imports its heavy parts lazily.
+    from .bench.cli import bench
+    from .studio.cli import studio
+
+    main.add_command(bench)
+    main.add_command(studio)
 
 
-_register_optional_commands()
+_register_feature_commands()

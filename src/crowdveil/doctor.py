@@ -11,11 +11,12 @@ def run_checks() -> list[tuple[str, bool, str]]:
     from .errors import ModelError
 
     results = []
-    try:
-        weights.load_verified(weights.CENTERFACE)
-        results.append(("CenterFace weights", True, f"sha256 {weights.CENTERFACE.sha256[:16]}… verified"))
-    except ModelError as exc:
-        results.append(("CenterFace weights", False, f"{exc} — {exc.hint}"))
+    for label, weight in (("CenterFace weights", weights.CENTERFACE), ("YuNet weights", weights.YUNET)):
+        try:
+            weights.load_verified(weight)
+            results.append((label, True, f"sha256 {weight.sha256[:16]}… verified"))
+        except ModelError as exc:
+            results.append((label, False, f"{exc} — {exc.hint}"))
     for module, what in (("onnxruntime", "inference"), ("cv2", "OpenCV (headless)"), ("PIL", "Pillow"),
                          ("pillow_heif", "HEIC/HEIF"), ("av", "video (PyAV)")):
         found = importlib.util.find_spec(module) is not None
