@@ -83,8 +83,8 @@ def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio
     jobs = plan_jobs(inputs, out_dir)
     if not jobs:
         _fail("no photos or videos found in " + ", ".join(inputs), "Pass files or folders holding JPEG, PNG, HEIC, MP4, MOV…", EXIT["usage"])
-    with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet) as (on_start, on_done):
-        result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done))
+    with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet) as (on_start, on_done, on_frames):
+        result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
     print_summary(result.reports, console, quiet=quiet)
     if report_path:
         report_path.write_text(json.dumps({"version": __version__, "files": [r.to_dict() for r in result.reports]}, indent=2))

@@ -15,26 +15,40 @@ from .types import Report
 
 @contextmanager
 def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tuple]:
-    """Yield (on_start, on_done) callbacks driving a progress bar (or nothing)."""
-    if not enabled:
-        yield None, None
+    """Yield (on_start, on_done, on_frames) callbacks driving progress bars.
+
+    Files get a bar when there is more than one (``enabled``); a video's
+    frames always get one, with frames per second and time left.
+    """
+    if not enabled and not any(_is_video(job.src) for job in jobs):
+        yield None, None, None
         return
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[current]}"),
         console=console, transient=True,
     ) as progress:
-        task = progress.add_task("anonymizing", total=len(jobs), current="")
+        task = progress.add_task("anonymizing", total=len(jobs), current="", visible=enabled)
+        frames = progress.add_task("frames", total=None, current="", visible=False)
 
         def on_start(job) -> None:
             progress.update(task, current=escape(job.src.name))
+            progress.reset(frames, total=None, visible=False)
+
+        def on_frames(done: int, total: int | None) -> None:
+            fps = progress.tasks[frames].speed or 0.0
+            progress.update(frames, completed=done, total=total, visible=True, current=f"{fps:.1f} frames/s")
 
         def on_done(report: Report) -> None:
             progress.advance(task)
             if not report.passed:
                 progress.console.print(_failure_line(report), soft_wrap=True)
 
-        yield on_start, on_done
+        yield on_start, on_done, on_frames
+
+
+def _is_video(path) -> bool:
+    return path.suffix.lower() in {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
 
 
 def _failure_line(r: Report) -> str:

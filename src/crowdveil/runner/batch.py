@@ -102,11 +102,14 @@ def run_batch(
     *,
     on_done: Callable[[Report], None] | None = None,
     on_start: Callable[[Job], None] | None = None,
+    on_frames: Callable[[int, int | None], None] | None = None,
 ) -> BatchResult:
     """Anonymize every job; a failure is recorded in its report, never raised,
     except a ``ModelError`` (every later file would fail the same way) and an
     ``OutputError`` opening an output folder's manifest (another run holds it,
     or the folder cannot be written at all).
+
+    ``on_frames(done, total)`` follows the frames of each video.
 
     Jobs with a ``root`` are resumable: outputs the manifest there records
     as verified are skipped with a passed report noted ``already done``.
@@ -119,14 +122,16 @@ def run_batch(
         for job in jobs:
             if on_start:
                 on_start(job)
-            report = run_one(job, config, manifests.get(job.root) if job.root is not None else None)
+            report = run_one(job, config, manifests.get(job.root) if job.root is not None else None, progress=on_frames)
             result.reports.append(report)
             if on_done:
                 on_done(report)
     return result
 
 
-def run_one(job: Job, config: Config, manifest: Manifest | None = None) -> Report:
+def run_one(
+    job: Job, config: Config, manifest: Manifest | None = None, progress: Callable[[int, int | None], None] | None = None
+) -> Report:
     """One job; errors become a failed report. With ``manifest``, a verified
     earlier output is reused and a new one recorded."""
     out_dir = job.out_dir if job.out_dir is not None else job.src.parent
@@ -139,7 +144,7 @@ def run_one(job: Job, config: Config, manifest: Manifest | None = None) -> Repor
         else:
             # A run killed beside the originals leaves its hidden temp file there.
             remove_stale_temp_files(out_dir, prefix=job.src.stem + ".veiled.")
-        report = anonymize(job.src, None, config, out_dir=job.out_dir)
+        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress)
         if manifest is not None and report.passed and report.destination and report.output_sha256:
             manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces, report.metadata_removed)
         return report
