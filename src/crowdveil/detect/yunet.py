@@ -44,7 +44,8 @@ class YuNet(Detector):
         self.name = f"yunet@{scale:g}x>{threshold:g}"
         data = np.frombuffer(_model_bytes(), np.uint8)  # checked now: ModelError before any work
         # The OpenCV object keeps per-size state and is not thread-safe: one per detector.
-        self._net = cv2.FaceDetectorYN.create("onnx", data, np.zeros(0, np.uint8), (320, 320), threshold, nms_iou, 5000)
+        self._net = _quietly(lambda: cv2.FaceDetectorYN.create("onnx", data, np.zeros(0, np.uint8), (320, 320),
+                                                             threshold, nms_iou, 5000))
 
     @property
     def models(self) -> dict[str, str]:
@@ -67,3 +68,15 @@ class YuNet(Detector):
         if self.scale != 1.0 and len(dets):
             dets = dets.scale(w / iw, h / ih)
         return dets
+
+
+def _quietly(make):
+    """Build an OpenCV object without its "targets not supported" warning on
+    stderr: users read it as an error, and it says nothing about the result."""
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        return make()
+    finally:
+        logging.setLogLevel(previous)
