@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from crowdveil.detect import weights
-from crowdveil.detect.tiling import Pyramid, small_face_scale
+from crowdveil.detect.tiling import MIN_TILE_SCALE, Pyramid, small_face_scale
 from crowdveil.errors import ModelError
 from crowdveil.types import Detections, box_iou
 
@@ -46,10 +46,12 @@ def test_each_model_finds_a_real_face_where_it_is(model):
 
 def test_enlargement_shrinks_with_image_size():
     assert small_face_scale(683, 1024, budget_mpx=4.0) == 2.0
+    # 200 MP: a 60-px face must keep ~30 px, whatever the budget says.
+    assert small_face_scale(12288, 16384, budget_mpx=12.0) == MIN_TILE_SCALE == 0.5
     for height, width in [(3000, 4000), (9000, 12000), (12000, 16000)]:  # 12, 108, 192 megapixels
         scale = small_face_scale(height, width, budget_mpx=4.0)
         assert scale < 1.0
-        assert scale * scale * height * width <= 4.0e6 * 1.01 or scale == 0.125
+        assert scale * scale * height * width <= 4.0e6 * 1.01 or scale == MIN_TILE_SCALE
 
 
 class _Recorder:
@@ -71,7 +73,8 @@ def test_pyramid_work_stays_bounded_on_a_huge_photo():
     huge = np.zeros((6000, 8000, 3), np.uint8)  # 48 megapixels, no copy enlarged anywhere
     pyramid.detect(huge)
     network_pixels = sum(s * s * h * w for s, (h, w) in log)
-    assert network_pixels < 12e6, network_pixels  # whole pass ≤ 2048 px long + tiled pass ≈ budget with overlap
+    # whole pass ≤ 2048 px long + tiled pass at the scale floor (budget would go lower), with tile overlap
+    assert network_pixels < 2048 * 1536 + MIN_TILE_SCALE**2 * 48e6 * 2, network_pixels
     assert max(s for s, _ in log) < 1.0  # a 48 MP photo is never enlarged
     assert max(max(shape) * s for s, shape in log) <= 2048
 

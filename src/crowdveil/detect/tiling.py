@@ -73,17 +73,23 @@ class Union(Detector):
         return Detections.merge(m.detect(rgb) for m in self.members).nms(self.nms_iou)
 
 
+# Never shrink the tiled pass more than this: a 60-px face in a 200 MP
+# photo must keep ~30 px, which the networks still find. Above ~50 MP the
+# time grows with the image (memory does not: the pass is tiled).
+MIN_TILE_SCALE = 0.5
+
+
 def small_face_scale(height: int, width: int, budget_mpx: float, max_scale: float = 2.0) -> float:
     """Enlargement for the tiled pass: up to ``max_scale``, less when the image is big.
 
     The tiled pass feeds the network ``scale² × H × W`` pixels; capping that
-    at ``budget_mpx`` keeps a 12–200 megapixel photo bounded in time (and,
-    being tiled, in memory) instead of growing 4× with a 2× enlargement.
-    Rounded down to 1/16 steps so one network per step is ever built.
+    at ``budget_mpx`` keeps big photos bounded in time (and, being tiled, in
+    memory) instead of growing 4× with a 2× enlargement, down to
+    ``MIN_TILE_SCALE``. Rounded down to 1/16 steps so one network per step is ever built.
     """
     mpx = height * width / 1e6
     scale = min(max_scale, (budget_mpx / max(mpx, 1e-6)) ** 0.5)
-    return max(1 / 16, float(np.floor(scale * 16) / 16))
+    return max(MIN_TILE_SCALE, float(np.floor(scale * 16) / 16))
 
 
 class Pyramid(Detector):
