@@ -115,7 +115,7 @@ def anonymize(
         report.check(
             "no face left outside the redacted regions",
             not len(leftover),
-            f"re-detected at threshold {getattr(verifier, 'name', '')}: {len(leftover)} left",
+            f"re-detected by {getattr(verifier, 'name', 'the verifier')}: {len(leftover)} left",
         )
         report.faces = faces.to_list()
         report.output_sha256 = hashlib.sha256(written).hexdigest()
