@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import cv2
 import numpy as np
 
 from ..types import Detections
@@ -28,3 +29,12 @@ class Detector(ABC):
 
     def __call__(self, rgb: np.ndarray) -> Detections:
         return self.detect(rgb)
+
+
+def rescale(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """``rgb`` resized by ``scale`` for a network input (area filter when shrinking)."""
+    if scale == 1.0:
+        return rgb
+    h, w = rgb.shape[:2]
+    interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..types import Detections
 from . import weights
-from .base import Detector
+from .base import Detector, rescale
 from .onnx_session import make_session
 
 _STRIDE = 4
@@ -64,9 +64,7 @@ class CenterFace(Detector):
 
     def detect(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
-        if self.scale != 1.0:
-            interp = cv2.INTER_LINEAR if self.scale > 1 else cv2.INTER_AREA
-            rgb = cv2.resize(rgb, (max(1, round(w * self.scale)), max(1, round(h * self.scale))), interpolation=interp)
+        rgb = rescale(rgb, self.scale)
         ih, iw = rgb.shape[:2]
         ph, pw = -(-ih // _MULTIPLE) * _MULTIPLE, -(-iw // _MULTIPLE) * _MULTIPLE
         # Pad (not stretch) to a multiple of 32 so the box scale stays exact.

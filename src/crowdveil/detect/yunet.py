@@ -15,7 +15,7 @@ import numpy as np
 
 from ..types import Detections
 from . import weights
-from .base import Detector
+from .base import Detector, rescale
 
 _LOCK = threading.Lock()
 _MODEL: dict[str, bytes] = {}
@@ -53,10 +53,7 @@ class YuNet(Detector):
 
     def detect(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
-        img = rgb
-        if self.scale != 1.0:
-            interp = cv2.INTER_LINEAR if self.scale > 1 else cv2.INTER_AREA
-            img = cv2.resize(rgb, (max(1, round(w * self.scale)), max(1, round(h * self.scale))), interpolation=interp)
+        img = rescale(rgb, self.scale)
         ih, iw = img.shape[:2]
         self._net.setInputSize((iw, ih))
         _, faces = self._net.detect(np.ascontiguousarray(img[:, :, ::-1]))  # the network reads BGR
