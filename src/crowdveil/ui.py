@@ -48,7 +48,9 @@ def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tup
 
 
 def _is_video(path) -> bool:
-    return path.suffix.lower() in {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+    from .runner.batch import VIDEO_SUFFIXES
+
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _failure_line(r: Report) -> str:

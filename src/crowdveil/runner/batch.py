@@ -25,10 +25,9 @@ from .manifest import Manifest, remove_stale_temp_files
 
 ALREADY_DONE = "already done"
 
-MEDIA_SUFFIXES = {
-    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif",
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi",
-}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES
 
 
 @dataclass
