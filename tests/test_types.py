@@ -39,6 +39,22 @@ def test_expand_clip_and_nms():
     dup = Detections.from_boxes([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], score=[0.5, 0.9, 0.7])
     kept = dup.nms(0.4)
     assert sorted(kept.score.tolist()) == pytest.approx([0.7, 0.9])
+    # enclose: the strongest box grows over the one it suppressed; the far box is untouched.
+    enclosed = dup.nms(0.4, enclose=True)
+    assert enclosed.xyxy.tolist() == [[0, 0, 11, 11], [50, 50, 60, 60]]
+    assert enclosed.score.tolist() == pytest.approx([0.9, 0.7])
+
+
+@given(boxes())
+def test_enclosing_nms_covers_every_input_pixel(a):
+    d = Detections.from_boxes(a, score=np.linspace(1, 0.1, len(a)))
+    kept = d.nms(0.3, enclose=True)
+    assert len(kept) <= len(d)
+    if len(d):
+        # every input box lies inside some kept box
+        inside = ((d.xyxy[:, None, :2] >= kept.xyxy[None, :, :2] - 1e-4).all(-1)
+                  & (d.xyxy[:, None, 2:] <= kept.xyxy[None, :, 2:] + 1e-4).all(-1))
+        assert inside.any(1).all()
 
 
 @given(boxes(), boxes())

@@ -153,20 +153,35 @@ class Detections:
         out = self.replace(xyxy=clipped)
         return out[out.area > 0]
 
-    def nms(self, iou_threshold: float = 0.4) -> "Detections":
-        """Greedy non-maximum suppression, highest score first."""
+    def nms(self, iou_threshold: float = 0.4, *, enclose: bool = False) -> "Detections":
+        """Greedy non-maximum suppression, highest score first.
+
+        Args:
+            enclose: grow each kept box to enclose the boxes it suppressed, so
+                the result covers every pixel the input did (one region per
+                face, nothing uncovered that some box covered).
+        """
         if len(self) <= 1:
             return self
         order = np.argsort(-self.score, kind="stable")
-        iou = box_iou(self.xyxy, self.xyxy)
+        # One IoU row at a time: a low-threshold pass over a 200 MP photo gives
+        # tens of thousands of boxes, whose full IoU matrix would take gigabytes.
         suppressed = np.zeros(len(self), bool)
         keep = []
+        boxes = self.xyxy.copy()
         for i in order:
             if suppressed[i]:
                 continue
             keep.append(i)
-            suppressed |= iou[i] > iou_threshold
-        return self[np.array(sorted(keep), dtype=np.int64)]
+            group = ~suppressed
+            group[group] = box_iou(self.xyxy[i : i + 1], self.xyxy[group])[0] > iou_threshold
+            group[i] = True
+            if enclose:
+                members = self.xyxy[group]
+                boxes[i] = [*members[:, :2].min(0), *members[:, 2:].max(0)]
+            suppressed |= group
+        kept = np.array(sorted(keep), dtype=np.int64)
+        return self[kept].replace(xyxy=boxes[kept]) if enclose else self[kept]
 
     def to_list(self) -> list[dict[str, Any]]:
         return [

