@@ -48,11 +48,13 @@ PHONE_TAGS = {
 def make_clip(path: Path, *, fmt: str | None = None, vcodec: str = "libx264", acodec: str | None = "aac",
               rotation: int = 0, hflip: bool = False, metadata: dict | None = None, stream_metadata: dict | None = None,
               subtitles: bool = False, chapters: bool = False, container_options: dict | None = None,
-              frames: int = FRAMES, size: tuple[int, int] = (320, 240)) -> list[tuple[int, int, int, int]]:
+              frames: int = FRAMES, size: tuple[int, int] = (320, 240),
+              audio_start_s: float = 0.0) -> list[tuple[int, int, int, int]]:
     """Write a clip of the astronaut's face moving right; return its upright box per frame.
 
     With ``rotation``, frames are stored turned so that a player applying
     the display matrix shows them upright (as phones store portrait video).
+    The audio tone starts ``audio_start_s`` after the first frame.
     """
     w, h = size
     pixels, (box,) = face_on_background(w, h, faces=(FACE,))
@@ -82,7 +84,7 @@ def make_clip(path: Path, *, fmt: str | None = None, vcodec: str = "libx264", ac
         tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000) * 32767).astype(np.int16)[None, :]
         for start in range(0, samples, 960):
             af = av.AudioFrame.from_ndarray(tone[:, start : start + 960].copy(), format="s16", layout="mono")
-            af.sample_rate, af.pts = 48000, start
+            af.sample_rate, af.pts = 48000, start + round(audio_start_s * 48000)
             out.mux(a.encode(af))
         out.mux(a.encode(None))
     if s is not None:
@@ -275,6 +277,73 @@ def test_audio_kept_on_request_as_aac_and_still_no_tags(phone_mov, tmp_path):
     assert mp4_leaks(exiftool_tags(tmp_path / "with-audio.mp4")) == {}
 
 
+def _stream(probe: dict, kind: str) -> dict:
+    return next(s for s in probe["streams"] if s["codec_type"] == kind)
+
+
+def test_kept_audio_that_starts_late_stays_late(tmp_path, fast_detector):
+    """Sound recorded after the first picture keeps its offset (it used to restart at 0, out of sync)."""
+    src = tmp_path / "late-sound.mp4"
+    make_clip(src, acodec="aac", audio_start_s=0.5)
+    report = anonymize(src, tmp_path / "out.mp4", Config(keep_audio=True), detector=fast_detector, verifier=fast_detector)
+    assert report.passed
+    source, out = _stream(ffprobe(src), "audio"), _stream(ffprobe(tmp_path / "out.mp4"), "audio")
+    assert float(source["start_time"]) > 0.4
+    # One AAC priming frame (21 ms) of slack: ffmpeg does not trim it on a late-starting track.
+    assert abs(float(out["start_time"]) - float(source["start_time"])) < 0.03
+    assert float(_stream(ffprobe(tmp_path / "out.mp4"), "video")["start_time"]) == 0
+
+
+def test_kept_audio_before_the_first_picture_is_cut(tmp_path, fast_detector):
+    """Sound recorded before the first picture is cut, so the rest stays in sync with the picture."""
+    src = tmp_path / "early-sound.mkv"
+    make_clip(src, fmt="matroska", acodec="aac", audio_start_s=-0.25)
+    assert float(_stream(ffprobe(src), "video")["start_time"]) > 0.2  # Matroska shifts both: the video starts late
+    report = anonymize(src, tmp_path / "out.mp4", Config(keep_audio=True), detector=fast_detector, verifier=fast_detector)
+    assert report.passed
+    out = ffprobe(tmp_path / "out.mp4")
+    audio = _stream(out, "audio")
+    assert abs(float(audio["start_time"])) < 0.03
+    assert abs(float(audio["duration"]) - (FRAMES / FPS - 0.25)) < 0.05
+
+
+def _klv(key: bytes, kind: bytes, size: int, data: bytes, repeat: int) -> bytes:
+    return key + kind + bytes([size]) + repeat.to_bytes(2, "big") + data + b"\0" * (-len(data) % 4)
+
+
+def gopro_gps_sample(lat: float, lon: float) -> bytes:
+    """One GPMF sample (GoPro's timed telemetry, which exiftool -ee decodes) holding a GPS fix."""
+    import struct
+
+    stream = (_klv(b"STNM", b"c", 1, b"GPS", 3) + _klv(b"GPSF", b"L", 4, struct.pack(">L", 3), 1)
+              + _klv(b"GPSU", b"U", 16, b"260308140300.000", 1)
+              + _klv(b"SCAL", b"l", 4, struct.pack(">5l", 10_000_000, 10_000_000, 1000, 1000, 100), 5)
+              + _klv(b"GPS5", b"l", 20, struct.pack(">5l", round(lat * 1e7), round(lon * 1e7), 35_000, 0, 0), 1))
+    device = _klv(b"DVID", b"L", 4, struct.pack(">L", 1), 1) + _klv(b"DVNM", b"c", 1, b"Camera", 6)
+    device += _klv(b"STRM", b"\0", 1, stream, len(stream))
+    return _klv(b"DEVC", b"\0", 1, device, len(device))
+
+
+def test_timed_gps_track_is_not_copied(tmp_path, fast_detector):
+    """A camera's timed GPS track (a GPMF 'gpmd' data stream, muxed by ffmpeg) never reaches the output."""
+    plain = tmp_path / "plain.mov"
+    make_clip(plain, fmt="mov", acodec=None, frames=12)
+    (tmp_path / "gps.bin").write_bytes(gopro_gps_sample(48.8566, 2.3522))
+    src = tmp_path / "GOPR0001.MOV"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-f", "data", "-i", str(tmp_path / "gps.bin"),
+                    "-map", "0:v", "-map", "1:0", "-c", "copy", "-tag:d", "gpmd", str(src)], check=True)
+    assert [s["codec_type"] for s in ffprobe(src)["streams"]] == ["video", "data"]
+    assert any(k.endswith(":GPSLatitude") for k in exiftool_tags(src)), "fixture must carry timed GPS"
+
+    report = anonymize(src, tmp_path / "out.mp4", Config(), detector=fast_detector, verifier=fast_detector)
+    assert report.passed and "data" in report.video["streams_dropped"]
+    assert [s["codec_type"] for s in ffprobe(tmp_path / "out.mp4")["streams"]] == ["video"]
+    tags = exiftool_tags(tmp_path / "out.mp4")
+    assert not [k for k in tags if "GPS" in k] and mp4_leaks(tags) == {}
+    data = (tmp_path / "out.mp4").read_bytes()
+    assert b"GPS5" not in data and round(48.8566 * 1e7).to_bytes(4, "big") not in data
+
+
 # -- containers and orientations ------------------------------------------------------------------
 
 
@@ -294,6 +363,18 @@ def test_other_containers_give_clean_h264_mp4(tmp_path, suffix, fmt, vcodec, aco
     assert mp4_leaks(exiftool_tags(out)) == {}
     frames = ffmpeg_frames(out)
     assert min(filled(f, b) for f, b in zip(frames, boxes)) > 0.97
+
+
+def test_odd_size_loses_one_edge_row_and_column_and_says_so(tmp_path, fast_detector):
+    """H.264 4:2:0 cannot store an odd width or height (its crop window moves in 2-px steps)."""
+    src = tmp_path / "odd.mkv"
+    boxes = make_clip(src, fmt="matroska", vcodec="ffv1", acodec=None, frames=6, size=(321, 241))
+    assert (_stream(ffprobe(src), "video")["width"], _stream(ffprobe(src), "video")["height"]) == (321, 241)
+    report = anonymize(src, tmp_path / "out.mp4", Config(), detector=fast_detector, verifier=fast_detector)
+    video = _stream(ffprobe(tmp_path / "out.mp4"), "video")
+    assert report.passed and (video["width"], video["height"]) == (320, 240) == (report.width, report.height)
+    assert any("cropped to 320×240" in n for n in report.notes)
+    assert min(filled(f, b) for f, b in zip(ffmpeg_frames(tmp_path / "out.mp4"), boxes)) > 0.97
 
 
 @pytest.mark.parametrize(("rotation", "hflip"), [(90, False), (-90, False), (180, False), (0, True), (90, True)])

@@ -4,7 +4,10 @@ One streaming pass with PyAV: each frame is decoded, detected, held in a
 short look-ahead buffer while the tracker decides which regions it needs
 (``track.iou``), painted and handed to the encoder. Only painted frames
 ever reach a file, and that file is ``PendingOutput``'s hidden temp file,
-renamed to the destination only after every check passed.
+renamed to the destination only after every check passed. Detection runs
+in one worker thread (``_Ahead``) on the frames just decoded while the
+main thread paints and encodes the ones before: onnxruntime, OpenCV and
+PyAV release the GIL, so on two cores the two overlap.
 
 Fail-secure: a frame on which the detector crashes is painted over
 entirely (and counted); if that happens on more than
@@ -14,10 +17,16 @@ Verification re-decodes the written file (never trusting our own frames),
 compares frame count, size and timing with the source, re-detects faces on
 every frame of a short clip and on every ``VERIFY_STEP``-th frame of a
 longer one, and audits the container (``verify.audit`` plus the stream
-check below). Faces the verifier finds outside the painted regions are
-painted (on the frame they were found on and ``REPAIR_REACH`` frames either
-side), the video is encoded again from the source and verified again, up to
-``REPAIR_ROUNDS`` times; a face still found then fails the file.
+check below). The verifier is a second, different view, as for photos:
+YuNet on the mirrored frame at ``VIDEO_VERIFY_THRESHOLD``, read at
+``VERIFY_LONG_SIDE`` px, 1.5× the detector's size, so it also sees faces
+too small for the detector's input (down to ~13 px in a 720p frame). The
+old verifier, CenterFace itself at 0.75× its threshold, mostly re-found
+the textures it half-liked, and each find cost a full re-encode. Faces the
+verifier finds outside the painted regions are painted (on the frame they
+were found on and ``REPAIR_REACH`` frames either side), the video is
+encoded again from the source and verified again, up to ``REPAIR_ROUNDS``
+times; a face still found then fails the file.
 
 Detector choice for video: CenterFace on the whole frame, resized so its
 long side is at most ``DETECT_LONG_SIDE`` px (``default``) or
@@ -25,11 +34,17 @@ long side is at most ``DETECT_LONG_SIDE`` px (``default``) or
 more per frame; the tracker, not tiling, is what keeps a face covered in
 the frames where the detector blinks. Faces below roughly 10 px at the
 detection size are missed more often: about 20 px in a 1280-px frame and 30 px
-in a 1920-px frame at 640. Measured on a 720p crowd clip on 2 busy cores,
-CenterFace cost ~300 ms a frame at 640 px wide and ~1 s at 1280 px, and the
-verifier (all frames of a short clip) costs as much again: at 960 the video
-ran slower than deface's full-resolution loop. Use ``--threshold`` or the
-photo pipeline on stills extracted by hand where tiny faces matter.
+in a 1920-px frame at 640. On a quiet 2-core machine CenterFace costs
+~90 ms a frame at 640 px (~55 ms at 480, ~3× more at 1280) and is what
+bounds the speed; YuNet costs ~17 ms at 640. See ``crowdveil bench video``
+for end-to-end numbers beside deface and the decode+encode ceiling. Use
+``--threshold`` or the photo pipeline on stills extracted by hand where
+tiny faces matter.
+
+Sizes: H.264 4:2:0 codes chroma in 2×2 blocks and its crop window moves
+in 2-pixel steps, so an odd width or height cannot be stored; one edge
+column or row is cropped (the report says so). Keeping it would need
+4:4:4 H.264, which phones and browsers rarely play.
 """
 
 from __future__ import annotations
@@ -50,7 +65,7 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .detect.base import Detector
-from .detect.registry import THRESHOLDS, VERIFY_FACTOR
+from .detect.registry import THRESHOLDS, VIDEO_VERIFY_THRESHOLD
 from .errors import CorruptInput, DetectionFailed, VerificationFailed
 from .io.output import PendingOutput, check_destination
 from .io.video import CleanMp4Writer, VideoFrame, VideoSource
@@ -60,13 +75,17 @@ from .types import Check, Detections, Report
 from .verify.audit import audit_file
 from .verify.checks import metadata_check, residual_faces
 
-__all__ = ["anonymize_video", "build_video_detector", "ProgressCallback"]
+__all__ = ["anonymize_video", "build_video_detector", "build_video_verifier", "ProgressCallback"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """``progress(frames_done, frames_total_or_None)``, called after each frame is encoded."""
 
 DETECT_LONG_SIDE = 640
 FAST_LONG_SIDE = 480
+# The verifier reads output frames at this long side (see build_video_verifier).
+VERIFY_LONG_SIDE = 960
+# Frames decoded and handed to the detection thread ahead of the one being painted.
+DETECT_AHEAD = 2
 # All frames of a clip up to this length are re-detected; longer ones every VERIFY_STEP-th.
 VERIFY_ALL_UP_TO = 150
 VERIFY_STEP = 3
@@ -82,20 +101,33 @@ _STRUCTURAL_FORMAT_TAGS = {"major_brand", "minor_version", "compatible_brands"}
 _STRUCTURAL_STREAM_TAGS = {"language": {"und"}, "handler_name": {"VideoHandler", "SoundHandler"}, "vendor_id": {"[0][0][0][0]"}}
 
 
-def build_video_detector(config: Config, frame_width: int, frame_height: int, *, verify: bool = False) -> Detector:
-    """CenterFace on the whole frame, scaled so its long side fits the preset.
-
-    The verifier is the same network at ``VERIFY_FACTOR`` × the threshold:
-    it sees the faces the redaction pass was not sure of.
-    """
+def build_video_detector(config: Config, frame_width: int, frame_height: int) -> Detector:
+    """CenterFace on the whole frame, scaled so its long side fits the preset."""
     from .detect.centerface import CenterFace
 
     threshold = THRESHOLDS[config.preset] if config.threshold is None else config.threshold
-    if verify:
-        threshold = round(threshold * VERIFY_FACTOR, 4)
     long_side = FAST_LONG_SIDE if config.preset == "fast" else DETECT_LONG_SIDE
-    scale = min(1.0, long_side / max(frame_width, frame_height))
-    return CenterFace(threshold=threshold, scale=scale)
+    return CenterFace(threshold=threshold, scale=_fit(long_side, frame_width, frame_height))
+
+
+def build_video_verifier(config: Config, frame_width: int, frame_height: int) -> Detector:
+    """YuNet on the mirrored frame, at ``VIDEO_VERIFY_THRESHOLD`` and ``VERIFY_LONG_SIDE``.
+
+    A second, different view of the output (another network, the mirror
+    image), as for photos: re-running the first pass's own network at a
+    lower threshold mostly re-finds the textures it half-liked, and each
+    such find cost a full re-encode and re-verification.
+    """
+    from .detect.tiling import Mirrored
+    from .detect.yunet import YuNet
+
+    del config  # the same verifier for every preset: it checks the result, not the preset
+    return Mirrored(YuNet(threshold=VIDEO_VERIFY_THRESHOLD, scale=_fit(VERIFY_LONG_SIDE, frame_width, frame_height)))
+
+
+def _fit(long_side: int, width: int, height: int) -> float:
+    """The scale that brings the frame's long side down to ``long_side`` (never up)."""
+    return min(1.0, long_side / max(width, height))
 
 
 def anonymize_video(
@@ -191,8 +223,16 @@ class _Run:
         waiting: deque[VideoFrame] = deque()
         writer: CleanMp4Writer | None = None
         done = 0
+
+        def track(detected: list[tuple[VideoFrame, Detections]]) -> None:
+            nonlocal done
+            for frame, found in detected:
+                waiting.append(frame)
+                for index, final in tracker.push(frame.index, found):
+                    done = self._write(writer, waiting.popleft(), self._regions_for(index, final), done)
+
         try:
-            with VideoSource(self.src, audio=self.config.keep_audio) as source:
+            with VideoSource(self.src, audio=self.config.keep_audio) as source, _Ahead(self._detect, DETECT_AHEAD) as ahead:
                 if first_pass:
                     self._describe_source(source)
                 for item in source.items():
@@ -205,10 +245,11 @@ class _Run:
                     if tracker is None:
                         done = self._write(writer, frame, self.regions[frame.index], done)
                         continue
-                    waiting.append(frame)
-                    for index, found in tracker.push(frame.index, self._detect(frame)):
-                        done = self._write(writer, waiting.popleft(), self._regions_for(index, found), done)
+                    if self.detector is None:
+                        self._build_detector(frame)
+                    track(ahead.put(frame))
                 if tracker is not None:
+                    track(ahead.finish())
                     for index, found in tracker.finish():
                         done = self._write(writer, waiting.popleft(), self._regions_for(index, found), done)
                     self.report.video["tracks"] = tracker.tracks_started
@@ -265,16 +306,19 @@ class _Run:
             audio=source.audio_stream if self.config.keep_audio else None,
         )
 
-    def _detect(self, frame: VideoFrame) -> Detections:
+    def _build_detector(self, frame: VideoFrame) -> None:
         h, w = frame.rgb.shape[:2]
-        if self.detector is None:
-            self.detector = build_video_detector(self.config, w, h)
-            self.report.models.update(self.detector.models)
-            self.report.video["detector"] = self.detector.name
+        self.detector = build_video_detector(self.config, w, h)
+        self.report.models.update(self.detector.models)
+        self.report.video["detector"] = self.detector.name
+
+    def _detect(self, frame: VideoFrame) -> Detections:
+        """Faces in one frame; the whole frame when the detector fails (runs in the ``_Ahead`` thread)."""
         try:
             return self.detector.detect(frame.rgb)
         except Exception:  # noqa: BLE001 - any detector crash: fail secure, never pass the frame through
             self.detect_failed.append(frame.index)
+            h, w = frame.rgb.shape[:2]
             return Detections.from_boxes([[0, 0, w, h]], kind="frame", source="detection failed: whole frame")
 
     def _regions_for(self, index: int, found: Detections) -> Detections:
@@ -313,25 +357,35 @@ class _Run:
         t = time.perf_counter()
         w, h = self.size
         if self.verifier is None:
-            self.verifier = build_video_detector(self.config, w, h, verify=True)
+            self.verifier = build_video_verifier(self.config, w, h)
             self.report.models.update(self.verifier.models)
         sampled = _sampled(self.source_frames)
         leftover: dict[int, Detections] = {}
         frames, shape_ok, verified, last_pts = 0, True, 0, 0
+
+        def residual(frame: VideoFrame) -> Detections | None:
+            if frame.index >= len(self.regions) or frame.index not in sampled or frame.rgb.shape[:2] != (h, w):
+                return None
+            mask = region_mask(h, w, self.regions[frame.index], self.config.shape)
+            return residual_faces(self.verifier, frame.rgb, mask)
+
+        def record(checked: list[tuple[VideoFrame, Detections | None]]) -> None:
+            nonlocal verified
+            for frame, found in checked:
+                if found is not None:
+                    verified += 1
+                    if len(found):
+                        leftover[frame.index] = found
+
         try:
-            with VideoSource(self.temp) as out:
+            with VideoSource(self.temp) as out, _Ahead(residual, DETECT_AHEAD) as ahead:
                 out_info = out.info
                 for frame in out.frames():
                     frames += 1
                     last_pts = frame.pts
                     shape_ok &= frame.rgb.shape[:2] == (h, w)
-                    if frame.index >= len(self.regions) or frame.index not in sampled:
-                        continue
-                    verified += 1
-                    mask = region_mask(h, w, self.regions[frame.index], self.config.shape)
-                    found = residual_faces(self.verifier, frame.rgb, mask)
-                    if len(found):
-                        leftover[frame.index] = found
+                    record(ahead.put(frame))
+                record(ahead.finish())
         except CorruptInput as exc:
             self.report.checks = [Check("output decodes", False, str(exc))]
             return {}
@@ -367,13 +421,10 @@ class _Run:
 
     def finish_report(self, leftover: dict[int, Detections]) -> None:
         report = self.report
-        # After the repair rounds, what the verifier still sees are mostly sub-threshold
-        # flickers beside painted areas (textures the network half-likes). They are
-        # listed as exposed-risk frames for review; a find at or above the redaction
-        # threshold, a face the detector itself would be sure of, fails the file.
+        # What the verifier still finds after the repair rounds fails the file: it is
+        # a different network on the mirror image, at a threshold where its finds are
+        # faces, so a find that survives a repair is not a flicker to wave through.
         exposed = sorted(leftover)
-        limit = self._fail_score()
-        failing = sorted(i for i, found in leftover.items() if float(found.score.max()) >= limit)
         counts = np.array([len(r) for r in self.regions] or [0])
         report.video.update({
             "frames": self.source_frames,
@@ -383,25 +434,55 @@ class _Run:
         report.faces = list(self.tracks.values())
         report.check(
             "no face left outside the redacted regions",
-            not failing,
+            not exposed,
             f"re-detected {report.video.get('verified_frames', 0)} of {self.source_frames} frames "
-            f"with {getattr(self.verifier, 'name', 'the verifier')}: a face scoring >= {limit:g} outside the "
-            f"regions on {len(failing)} frame(s), weaker face-like finds on {len(exposed)} frame(s)",
+            f"with {getattr(self.verifier, 'name', 'the verifier')}: a face outside the regions on "
+            f"{len(exposed)} frame(s)" + (f" ({', '.join(map(str, exposed[:20]))}{' …' if len(exposed) > 20 else ''})"
+                                          if exposed else ""),
         )
-        if exposed and not failing:
-            report.notes.append(
-                f"exposed-risk frames (weak face-like finds outside the regions, below {limit:g}): "
-                + ", ".join(map(str, exposed[:20])) + (" …" if len(exposed) > 20 else "")
-                + "; review them"
-            )
         report.passed = all(c.passed for c in report.checks)
         if report.passed:
             report.output_sha256 = _sha256_file(self.temp)
 
-    def _fail_score(self) -> float:
-        """The redaction threshold: a verifier find scoring this high is a face, not a flicker."""
-        configured = THRESHOLDS[self.config.preset] if self.config.threshold is None else self.config.threshold
-        return float(getattr(self.detector, "threshold", configured))
+
+class _Ahead:
+    """Per-frame work (detection) in one worker thread while the caller decodes, paints and encodes.
+
+    onnxruntime, OpenCV and PyAV release the GIL while they compute, so on
+    two cores the detector works on frame N+1 while frame N is painted,
+    converted and encoded and frame N+2 is decoded. Results come back in
+    frame order, each with its frame; every frame put in comes out exactly once.
+    """
+
+    def __init__(self, work: Callable[[VideoFrame], object], depth: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._work, self._depth = work, max(0, depth)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crowdveil-detect")
+        self._queued: deque = deque()
+
+    def put(self, frame: VideoFrame) -> list[tuple[VideoFrame, object]]:
+        """Queue ``frame``; return the frames (oldest first) whose turn has come, with ``work``'s result."""
+        self._queued.append((frame, self._pool.submit(self._work, frame)))
+        ready = []
+        while len(self._queued) > self._depth:
+            done, future = self._queued.popleft()
+            ready.append((done, future.result()))
+        return ready
+
+    def finish(self) -> list[tuple[VideoFrame, object]]:
+        """Every frame still queued, with ``work``'s result."""
+        ready = [(frame, future.result()) for frame, future in self._queued]
+        self._queued.clear()
+        return ready
+
+    def __enter__(self) -> "_Ahead":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        # On an error or Ctrl-C: drop what has not started, wait for the frame in progress.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._queued.clear()
 
 
 def _sampled(frames: int) -> set[int] | range:

@@ -23,8 +23,8 @@ from .base import Detector
 
 # CenterFace score thresholds of the *video* pipeline (pipeline_video.py reads them).
 THRESHOLDS = {"default": 0.2, "fast": 0.3}
-# The video verifier re-reads the output at this share of the threshold.
-VERIFY_FACTOR = 0.75
+# The video verifier's score threshold: YuNet on the mirrored output frame (pipeline_video.py).
+VIDEO_VERIFY_THRESHOLD = 0.5
 
 # Photo presets: the threshold of the preset's main network (CenterFace for
 # ``default``, YuNet for ``fast``; ``Config.threshold`` overrides it).

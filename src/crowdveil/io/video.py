@@ -217,12 +217,15 @@ class VideoSource:
 
         The first item is always a video frame (audio decoded before it is
         held back), so a writer can be sized from it before audio arrives.
+        Audio ``pts`` are rebased like the video's: relative to the first
+        video frame, so negative for sound recorded before it.
         """
         import av
 
         streams = [self._video] + ([self._audio] if self._audio is not None else [])
         orientation: str | None = None
         first_pts: int | None = None
+        origin_s = 0.0  # the first video frame's time: 0 in the output, for video and audio alike
         index = 0
         early_audio: list = []
         try:
@@ -232,7 +235,7 @@ class VideoSource:
                         if index == 0:
                             early_audio.append(frame)
                         else:
-                            yield frame
+                            yield _rebase(frame, origin_s)
                         continue
                     if orientation is None:
                         orientation = orientation_from_matrix(_display_matrix(frame))
@@ -242,9 +245,11 @@ class VideoSource:
                         pts = round(index / self.info.rate / self.info.time_base)
                     if first_pts is None:
                         first_pts = pts
+                        origin_s = float(pts * self.info.time_base)
                     yield VideoFrame(index, rgb, pts - first_pts)
                     index += 1
-                    yield from early_audio
+                    for early in early_audio:
+                        yield _rebase(early, origin_s)
                     early_audio.clear()
         except av.error.FFmpegError as exc:
             raise CorruptInput(
@@ -276,6 +281,13 @@ def _is_attached_picture(stream) -> bool:
         return bool(stream.disposition & av.stream.Disposition.attached_pic)
     except (AttributeError, TypeError):  # pragma: no cover - older PyAV
         return False
+
+
+def _rebase(audio_frame, origin_s: float):
+    """``audio_frame`` with its ``pts`` made relative to ``origin_s`` (seconds)."""
+    if audio_frame.pts is not None and audio_frame.time_base:
+        audio_frame.pts -= round(origin_s / audio_frame.time_base)
+    return audio_frame
 
 
 def _display_matrix(frame) -> bytes | None:
@@ -337,6 +349,7 @@ class CleanMp4Writer:
             self._audio.bit_rate = AAC_BIT_RATE
             self._audio.codec_context.flags |= av.codec.context.Flags.bitexact
         self._last_pts: int | None = None
+        self._audio_next: int | None = None  # pts (in samples) of the next audio frame
 
     def write_video(self, rgb: np.ndarray, pts: int) -> None:
         import av
@@ -350,9 +363,27 @@ class CleanMp4Writer:
         self._mux_video(self._video.encode(frame))
 
     def write_audio(self, frame) -> None:
+        """Re-encode one decoded audio frame whose ``pts`` is relative to the first video frame.
+
+        The first frame fixes where the sound starts, so it stays in sync
+        with the picture: later than the video, the MP4's edit list holds
+        the lead-in; earlier, the samples before the first picture are cut.
+        After it, frames follow each other without gaps, as the AAC encoder
+        counts them.
+        """
         if self._audio is None:
             return
-        frame.pts = None  # the encoder counts samples from 0: video and audio both start at 0
+        rate = frame.sample_rate
+        if self._audio_next is None:
+            start = round(float(frame.pts * frame.time_base) * rate) if frame.pts is not None and frame.time_base else 0
+            if start < 0:
+                frame = _drop_leading_samples(frame, -start)
+                if frame is None:
+                    return
+                start = 0
+            self._audio_next = start
+        frame.pts, frame.time_base = self._audio_next, Fraction(1, rate)
+        self._audio_next += frame.samples
         self._container.mux(self._audio.encode(frame))
 
     def _mux_video(self, packets) -> None:
@@ -375,3 +406,17 @@ class CleanMp4Writer:
             self._container.close()
         except Exception:  # noqa: BLE001 - the file is discarded anyway
             pass
+
+
+def _drop_leading_samples(frame, count: int):
+    """``frame`` without its first ``count`` samples (``None`` when nothing is left)."""
+    import av
+
+    if count >= frame.samples:
+        return None
+    data = frame.to_ndarray()
+    # Planar formats hold one row per channel; packed ones interleave the channels in one row.
+    cut = count if frame.format.is_planar else count * len(frame.layout.channels)
+    rest = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, cut:]), format=frame.format.name, layout=frame.layout.name)
+    rest.sample_rate = frame.sample_rate
+    return rest
