@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,20 @@ def corpus(tmp_path_factory):
     return build(tmp_path_factory.mktemp("seeds"))
 
 
+# The memory libFuzzer allows the harness itself.
+FUZZ_RSS_BUDGET_MB = 2048
+
+
 def _fuzz(harness: str, seeds: Path, runs: int, work: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CROWDVEIL_THREADS": "1"}
     work.mkdir(parents=True, exist_ok=True)
+    # libFuzzer reads its peak RSS from getrusage, and Linux hands a child the peak of
+    # the process that forked it: after the pipeline tests this pytest process has
+    # peaked near 2 GB, which the fuzzer would count as its own and stop as out of memory.
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     return subprocess.run(
         [sys.executable, str(FUZZ / harness), str(work / "new"), str(seeds), f"-runs={runs}", "-timeout=60",
+         f"-rss_limit_mb={inherited_mb + FUZZ_RSS_BUDGET_MB}",
          f"-artifact_prefix={work}/", "-seed=1", "-print_final_stats=1"],
         capture_output=True, text=True, timeout=600, env=env, cwd=work,
     )
