@@ -25,32 +25,6 @@ def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
     return sorted(set(starts))
 
 
-class Tiled(Detector):
-    """Run ``inner`` on overlapping ``tile``-px crops and map boxes back.
-
-    Images no larger than one tile are passed whole.
-    """
-
-    def __init__(self, inner: Detector, tile: int = 512, overlap: float = 0.25) -> None:
-        self.inner = inner
-        self.tile = tile
-        self.overlap = overlap
-        self.name = f"tiled({inner.name},{tile}px)"
-
-    @property
-    def models(self) -> dict[str, str]:
-        return self.inner.models
-
-    def detect(self, rgb: np.ndarray) -> Detections:
-        h, w = rgb.shape[:2]
-        found = []
-        for y in tile_origins(h, self.tile, self.overlap):
-            for x in tile_origins(w, self.tile, self.overlap):
-                crop = rgb[y : y + self.tile, x : x + self.tile]
-                found.append(self.inner.detect(np.ascontiguousarray(crop)).shift(x, y))
-        return Detections.merge(found)
-
-
 class Union(Detector):
     """Every detector's boxes, merged with non-maximum suppression.
 
@@ -166,9 +140,9 @@ class Pyramid(Detector):
 class Mirrored(Detector):
     """``inner`` run on the left-right mirror image, boxes mapped back.
 
-    A second view for the verifier: a network's misses on an image and on
-    its mirror image are not the same, so it is not merely re-reading the
-    first pass's own answers.
+    A second view: a network's misses on an image and on its mirror image
+    are not the same, so the default preset unites both, and the verifier
+    reads the output mirrored rather than re-reading the first pass's answers.
     """
 
     def __init__(self, inner: Detector) -> None:
