@@ -44,6 +44,22 @@ def test_each_model_finds_a_real_face_where_it_is(model):
     assert found.score[0] > 0.5
 
 
+@pytest.mark.parametrize("model", ["centerface", "yunet"])
+def test_mirrored_view_gives_boxes_in_the_image_own_coordinates(model):
+    from crowdveil.detect.centerface import CenterFace
+    from crowdveil.detect.yunet import YuNet
+
+    # off-centre and scaled, so a box left unmapped from the mirror image would land elsewhere
+    pixels, boxes = face_on_background(640, 480, faces=((150, 200, 110),))
+    make = (lambda **kw: CenterFace(threshold=0.3, scale=0.75, **kw)) if model == "centerface" else \
+        (lambda **kw: YuNet(threshold=0.5, scale=0.75, **kw))
+    plain, mirrored = make().detect(pixels), make(mirror=True).detect(pixels)
+    assert len(plain) == len(mirrored) == 1
+    assert box_iou(mirrored.xyxy, plain.xyxy)[0, 0] > 0.8
+    assert box_iou(mirrored.xyxy, np.array(boxes, np.float32))[0, 0] > 0.4
+    assert make(mirror=True).name.startswith("mirrored(")
+
+
 def test_enlargement_shrinks_with_image_size():
     assert small_face_scale(683, 1024, budget_mpx=4.0) == 2.0
     # 200 MP: a 60-px face must keep ~30 px, whatever the budget says.

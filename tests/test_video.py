@@ -534,3 +534,160 @@ def test_progress_reports_every_frame(moving_face, tmp_path):
     anonymize(src, tmp_path / "out.mp4", Config(), detector=CenterFace(0.2), verifier=NoFaces(),
               progress=lambda done, total: calls.append((done, total)))
     assert calls == [(i, len(boxes)) for i in range(1, len(boxes) + 1)]
+
+
+# -- repairs: only the GOPs around a find are encoded again ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def four_gops(tmp_path_factory) -> tuple[Path, list]:
+    # 10 fps, 70 frames: GOPs of KEYFRAME_SECONDS (2 s) = 20 frames → 20, 20, 20, 10.
+    path = tmp_path_factory.mktemp("gops") / "moving.mp4"
+    return path, write_moving_face_clip(path, width=320, height=240, frames=70, face_height=70, rate=10)
+
+
+def keyframes(path: Path) -> list[int]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=key_frame",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    return [i for i, line in enumerate(out.split()) if line.strip().startswith("1")]
+
+
+def test_splicer_copies_untouched_gops_and_encodes_the_rest_from_new_pixels(four_gops, tmp_path):
+    from crowdveil.io.video import CleanMp4Writer, GopSplicer
+
+    src, _ = four_gops
+    with VideoSource(src) as source:
+        frames = [(f.pts, f.rgb) for f in source.frames()]
+        info = source.info
+    first = tmp_path / "first.mp4"
+    writer = CleanMp4Writer(first, width=320, height=240, rate=info.rate, time_base=info.time_base)
+    for pts, rgb in frames:
+        writer.write_video(rgb, pts)
+    writer.close()
+    assert keyframes(first) == [0, 20, 40, 60]
+
+    splicer = GopSplicer(first, width=320, height=240, rate=info.rate, time_base=info.time_base)
+    assert splicer.gop_frames == [20, 20, 20, 10]
+    patched = []
+    for pts, rgb in frames[20:40]:
+        rgb = rgb.copy()
+        rgb[:120, :160] = (128, 128, 128)
+        patched.append((pts, rgb))
+    spliced = tmp_path / "spliced.mp4"
+    splicer.write(spliced, {1}, iter(patched))
+
+    before, after = ffmpeg_frames(first), ffmpeg_frames(spliced)
+    assert len(after) == 70 and keyframes(spliced) == [0, 20, 40, 60]
+    for i in [*range(20), *range(40, 70)]:  # copied byte for byte: decoded exactly as before
+        assert np.array_equal(before[i], after[i]), i
+    for i in range(20, 40):
+        assert np.abs(after[i][:120, :160].astype(int) - 128).max() <= 16, i
+        assert not np.array_equal(before[i], after[i])
+    run = subprocess.run(["ffmpeg", "-v", "error", "-i", str(spliced), "-f", "null", "-"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr == ""
+    assert not [t for t in exiftool_tags(spliced) if "Encoder" in t or "x264" in str(exiftool_tags(spliced)[t])]
+
+
+class BlindOn(Detector):
+    """Finds nothing on the listed frames (calls, in frame order: one worker), else CenterFace's answer."""
+
+    def __init__(self, frames: range):
+        self.inner, self.frames, self.calls, self.name = CenterFace(threshold=0.2), frames, 0, "blind"
+
+    def detect(self, rgb):
+        self.calls += 1
+        return Detections.empty() if self.calls - 1 in self.frames else self.inner.detect(rgb)
+
+
+def test_verifier_find_encodes_again_only_the_gop_that_shows_it(four_gops, tmp_path):
+    src, boxes = four_gops
+    report = anonymize_video(src, tmp_path / "out.mp4", Config(), detector=BlindOn(range(26, 30)),
+                             verifier=CenterFace(threshold=0.2), tracker=TrackerSettings(lookahead=0, hold=0))
+    assert report.passed and report.video["repaired_frames"] == [26, 27, 28, 29]
+    assert report.video["gops"] == 4 and report.video["gops_encoded_again"] == 1  # frames 22-33 are all in GOP 1
+    assert "encoded again the 20 frames around them" in " ".join(report.notes)
+    assert exposed_frames(tmp_path / "out.mp4", boxes) == []
+    assert report.video["verified_frames"] == 70
+    assert len(ffmpeg_frames(tmp_path / "out.mp4")) == 70
+
+
+def test_when_gops_cannot_be_spliced_the_whole_video_is_encoded_again(four_gops, tmp_path, monkeypatch):
+    from crowdveil.io import video as video_io
+
+    def refuse(self, *args, **kwargs):
+        raise video_io.SpliceImpossible("decode times would go backwards at a GOP seam")
+
+    monkeypatch.setattr(video_io.GopSplicer, "write", refuse)
+    src, boxes = four_gops
+    report = anonymize_video(src, tmp_path / "out.mp4", Config(), detector=BlindOn(range(26, 30)),
+                             verifier=CenterFace(threshold=0.2), tracker=TrackerSettings(lookahead=0, hold=0))
+    notes = " ".join(report.notes)
+    assert report.passed and "encoded the whole video again" in notes and "encoded again the whole video" in notes
+    assert exposed_frames(tmp_path / "out.mp4", boxes) == []
+    assert not list(tmp_path.glob("*.splice")) and no_temp_files(tmp_path)
+
+
+# -- the detector's two views -------------------------------------------------------------------
+
+
+def test_detector_reads_even_frames_plain_and_odd_frames_mirrored_and_the_verifier_the_other_way(moving_face, tmp_path,
+                                                                                              monkeypatch):
+    import threading
+
+    from crowdveil import pipeline_video
+
+    seen: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+
+    class Recording(Detector):
+        def __init__(self, role, mirror):
+            self.role, self.mirror, self.name = role, mirror, f"{role}{'-mirrored' if mirror else ''}"
+
+        def detect(self, rgb):
+            with lock:
+                seen.append((self.role, self.mirror, int(rgb[0, 0, 0])))
+            return Detections.empty()
+
+    monkeypatch.setattr(pipeline_video, "build_video_detector", lambda c, w, h, mirror=False: Recording("d", mirror))
+    monkeypatch.setattr(pipeline_video, "build_video_verifier", lambda c, w, h, mirror=True: Recording("v", mirror))
+    src, _ = moving_face
+    report = anonymize_video(src, tmp_path / "out.mp4", Config())
+    detected = [mirror for role, mirror, _ in seen if role == "d"]
+    verified = [mirror for role, mirror, _ in seen if role == "v"]
+    assert len(detected) == len(verified) == 36
+    assert sum(detected) == sum(verified) == 18
+    assert report.video["detector"] == "d on even frames, d-mirrored on odd frames"
+    assert report.video["verifier"] == "v-mirrored on even frames, v on odd frames"
+    assert pipeline_video.views(pipeline_video.build_video_detector, Config(), 10, 10)[1].mirror
+
+
+def test_real_views_are_yunet_plain_then_mirrored():
+    from crowdveil.pipeline_video import build_video_detector, build_video_verifier, views
+
+    detector = views(build_video_detector, Config(), 1280, 720)
+    verifier = views(build_video_verifier, Config(), 1280, 720, verifier=True)
+    assert [d.mirror for d in detector] == [False, True] and [v.mirror for v in verifier] == [True, False]
+    assert detector[0].scale == 0.75 and detector[0].threshold == 0.2  # 960 px long side
+    assert views(build_video_detector, Config(preset="fast"), 1280, 720)[0].scale == 0.5
+
+
+# -- pixel conversions ----------------------------------------------------------------------------
+
+
+def test_frame_conversions_match_swscale_and_keep_bt709_on_swscale(moving_face):
+    from crowdveil.io.video import to_i420_frame, to_rgb
+
+    src, _ = moving_face
+    with av.open(str(src)) as c:
+        frame = next(c.decode(video=0))
+    frame.colorspace = 2  # unspecified: BT.601, converted by OpenCV
+    reference = frame.to_ndarray(format="rgb24")
+    # Same matrix; only chroma upsampling at colour edges differs (BT.709 against 601 would be ~20 off).
+    difference = np.abs(to_rgb(frame).astype(int) - reference)
+    assert difference.mean() < 1.5 and difference.max() <= 8
+    frame.colorspace = 1  # BT.709: swscale, which reads the tag
+    assert np.array_equal(to_rgb(frame), frame.to_ndarray(format="rgb24"))
+    yuv = to_i420_frame(reference)
+    swscale = av.VideoFrame.from_ndarray(reference, format="rgb24").reformat(format="yuv420p")
+    assert yuv.format.name == "yuv420p"
+    assert np.abs(yuv.to_ndarray().astype(int) - swscale.to_ndarray()).mean() < 0.5

@@ -5,9 +5,26 @@ short look-ahead buffer while the tracker decides which regions it needs
 (``track.iou``), painted and handed to the encoder. Only painted frames
 ever reach a file, and that file is ``PendingOutput``'s hidden temp file,
 renamed to the destination only after every check passed. Detection runs
-in one worker thread (``_Ahead``) on the frames just decoded while the
-main thread paints and encodes the ones before: onnxruntime, OpenCV and
-PyAV release the GIL, so on two cores the two overlap.
+in worker threads (``_Ahead``, one per core) on the frames just decoded
+while the main thread paints and encodes the ones before: OpenCV and PyAV
+release the GIL, so the cores stay busy.
+
+Detector: YuNet on the whole frame, resized so its long side is at most
+``DETECT_LONG_SIDE`` px (``default``) or ``FAST_LONG_SIDE`` px (``fast``),
+reading even frames as they are and odd frames mirrored. A network misses
+different faces in an image and in its mirror image (profiles above all);
+taking turns costs nothing and the tracker carries each view's finds over
+the frame in between. Measured on the WIDER dev photos as if they were
+1280-px frames (one frame's view each, no tracking), faces of ≥ 16 / ≥ 32 px
+left exposed: YuNet at 960 px with its mirror 6.3 % / 4.4 %; the
+CenterFace at 640 px this replaced 25.9 % / 7.8 % (14.3 % / 6.5 % with its
+verifier's finds added), at more than twice the cost (~80 ms a 720p frame
+on a quiet 2-core machine against ~35 ms). The photo preset's tiles and
+2× passes cost 10-50× more per frame; in a video the tracker, not tiling,
+keeps a face covered in the frames where the detector blinks. Faces under
+about 10 px at the detection size are missed more often: about 13 px in
+a 1280-px frame, 20 px in a 1920-px one. Use ``--threshold`` or the photo
+pipeline on stills where tiny faces matter.
 
 Fail-secure: a frame on which the detector crashes is painted over
 entirely (and counted); if that happens on more than
@@ -17,29 +34,19 @@ Verification re-decodes the written file (never trusting our own frames),
 compares frame count, size and timing with the source, re-detects faces on
 every frame of a short clip and on every ``VERIFY_STEP``-th frame of a
 longer one, and audits the container (``verify.audit`` plus the stream
-check below). The verifier is a second, different view, as for photos:
-YuNet on the mirrored frame at ``VIDEO_VERIFY_THRESHOLD``, read at
-``VERIFY_LONG_SIDE`` px, 1.5× the detector's size, so it also sees faces
-too small for the detector's input (down to ~13 px in a 720p frame). The
-old verifier, CenterFace itself at 0.75× its threshold, mostly re-found
-the textures it half-liked, and each find cost a full re-encode. Faces the
-verifier finds outside the painted regions are painted (on the frame they
-were found on and ``REPAIR_REACH`` frames either side), the video is
-encoded again from the source and verified again, up to ``REPAIR_ROUNDS``
-times; a face still found then fails the file.
+check below). The verifier reads each frame in the view the detector did
+not use on it (YuNet at ``VIDEO_VERIFY_THRESHOLD``, ``VERIFY_LONG_SIDE``
+px), so every verified frame has been read both ways. Faces it finds
+outside the painted regions are painted (on the frame they were found on
+and ``REPAIR_REACH`` frames either side) and only the GOPs that show those
+frames are encoded again from the source (``io.video.GopSplicer``; GOPs
+are closed and at most ``KEYFRAME_SECONDS`` long, so the others are copied
+byte for byte), then those frames are verified again, up to
+``REPAIR_ROUNDS`` times; a face still found then fails the file. Most finds
+are the back of a head beside a profile's painted box.
 
-Detector choice for video: CenterFace on the whole frame, resized so its
-long side is at most ``DETECT_LONG_SIDE`` px (``default``) or
-``FAST_LONG_SIDE`` px (``fast``). The photo preset's 2× tiles cost ~8×
-more per frame; the tracker, not tiling, is what keeps a face covered in
-the frames where the detector blinks. Faces below roughly 10 px at the
-detection size are missed more often: about 20 px in a 1280-px frame and 30 px
-in a 1920-px frame at 640. On a quiet 2-core machine CenterFace costs
-~90 ms a frame at 640 px (~55 ms at 480, ~3× more at 1280) and is what
-bounds the speed; YuNet costs ~17 ms at 640. See ``crowdveil bench video``
-for end-to-end numbers beside deface and the decode+encode ceiling. Use
-``--threshold`` or the photo pipeline on stills extracted by hand where
-tiny faces matter.
+See ``crowdveil bench video`` for end-to-end speed beside deface and the
+decode+encode ceiling, and the leak test.
 
 Sizes: H.264 4:2:0 codes chroma in 2×2 blocks and its crop window moves
 in 2-pixel steps, so an odd width or height cannot be stored; one edge
@@ -68,7 +75,7 @@ from .detect.base import Detector
 from .detect.registry import THRESHOLDS, VIDEO_VERIFY_THRESHOLD
 from .errors import CorruptInput, DetectionFailed, VerificationFailed
 from .io.output import PendingOutput, check_destination
-from .io.video import CleanMp4Writer, VideoFrame, VideoSource
+from .io.video import CleanMp4Writer, GopSplicer, SpliceImpossible, VideoFrame, VideoSource
 from .redact import paint, redaction_regions, region_mask
 from .track import IouTracker, TrackerSettings
 from .types import Check, Detections, Report
@@ -80,12 +87,14 @@ __all__ = ["anonymize_video", "build_video_detector", "build_video_verifier", "P
 ProgressCallback = Callable[[int, "int | None"], None]
 """``progress(frames_done, frames_total_or_None)``, called after each frame is encoded."""
 
-DETECT_LONG_SIDE = 640
-FAST_LONG_SIDE = 480
+DETECT_LONG_SIDE = 960
+FAST_LONG_SIDE = 640
 # The verifier reads output frames at this long side (see build_video_verifier).
 VERIFY_LONG_SIDE = 960
-# Frames decoded and handed to the detection thread ahead of the one being painted.
+# Frames decoded and handed to the detection threads ahead of the one being painted, per thread.
 DETECT_AHEAD = 2
+# Detection (and verification) worker threads: one per core, up to four.
+WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
 # All frames of a clip up to this length are re-detected; longer ones every VERIFY_STEP-th.
 VERIFY_ALL_UP_TO = 150
 VERIFY_STEP = 3
@@ -101,28 +110,41 @@ _STRUCTURAL_FORMAT_TAGS = {"major_brand", "minor_version", "compatible_brands"}
 _STRUCTURAL_STREAM_TAGS = {"language": {"und"}, "handler_name": {"VideoHandler", "SoundHandler"}, "vendor_id": {"[0][0][0][0]"}}
 
 
-def build_video_detector(config: Config, frame_width: int, frame_height: int) -> Detector:
-    """CenterFace on the whole frame, scaled so its long side fits the preset."""
-    from .detect.centerface import CenterFace
+def build_video_detector(config: Config, frame_width: int, frame_height: int, *, mirror: bool = False) -> Detector:
+    """YuNet on the whole frame, scaled so its long side fits the preset; ``mirror``: on its mirror image.
+
+    The pipeline reads even frames as they are and odd frames mirrored
+    (``views``): a face one view misses is usually found by the other on the
+    next frame, and the tracker bridges the frame in between.
+    """
+    from .detect.yunet import YuNet
 
     threshold = THRESHOLDS[config.preset] if config.threshold is None else config.threshold
     long_side = FAST_LONG_SIDE if config.preset == "fast" else DETECT_LONG_SIDE
-    return CenterFace(threshold=threshold, scale=_fit(long_side, frame_width, frame_height))
+    return YuNet(threshold=threshold, scale=_fit(long_side, frame_width, frame_height), mirror=mirror)
 
 
-def build_video_verifier(config: Config, frame_width: int, frame_height: int) -> Detector:
-    """YuNet on the mirrored frame, at ``VIDEO_VERIFY_THRESHOLD`` and ``VERIFY_LONG_SIDE``.
+def build_video_verifier(config: Config, frame_width: int, frame_height: int, *, mirror: bool = True) -> Detector:
+    """YuNet at ``VIDEO_VERIFY_THRESHOLD`` and ``VERIFY_LONG_SIDE``; ``mirror``: on the mirror image.
 
-    A second, different view of the output (another network, the mirror
-    image), as for photos: re-running the first pass's own network at a
-    lower threshold mostly re-finds the textures it half-liked, and each
-    such find cost a full re-encode and re-verification.
+    Each output frame is re-read in the view the detector did not use on it
+    (mirrored on even frames, as it is on odd ones), so every verified frame
+    has been read both ways once.
     """
-    from .detect.tiling import Mirrored
     from .detect.yunet import YuNet
 
     del config  # the same verifier for every preset: it checks the result, not the preset
-    return Mirrored(YuNet(threshold=VIDEO_VERIFY_THRESHOLD, scale=_fit(VERIFY_LONG_SIDE, frame_width, frame_height)))
+    return YuNet(threshold=VIDEO_VERIFY_THRESHOLD, scale=_fit(VERIFY_LONG_SIDE, frame_width, frame_height), mirror=mirror)
+
+
+def views(build: Callable[..., Detector], config: Config, width: int, height: int, *, verifier: bool = False) -> list[Detector]:
+    """The two views frames take turns in: frame ``i`` is read by ``views[i % 2]``.
+
+    The detector reads even frames as they are and odd ones mirrored; the
+    verifier the other way round.
+    """
+    first_mirrored = verifier
+    return [build(config, width, height, mirror=first_mirrored), build(config, width, height, mirror=not first_mirrored)]
 
 
 def _fit(long_side: int, width: int, height: int) -> float:
@@ -176,13 +198,12 @@ def anonymize_video(
         for _ in range(REPAIR_ROUNDS):
             if not leftover:
                 break
+            redone = run.reencode(run.repair(leftover))
             report.notes.append(
-                f"verification found faces outside the regions on {len(leftover)} frame(s); "
-                "painted them too and encoded again"
+                f"verification found faces outside the regions on {len(leftover)} frame(s); painted them too "
+                f"and encoded again {'the whole video' if redone is None else f'the {len(redone)} frames around them'}"
             )
-            run.repair(leftover)
-            run.encode()
-            leftover = run.verify()
+            leftover = run.verify(only=redone)
         run.finish_report(leftover)
         report.timings_ms["total"] = _ms(started)
         report.video["processing_fps"] = round(run.source_frames / max(1e-6, time.perf_counter() - started), 2)
@@ -200,6 +221,10 @@ class _Run:
     def __init__(self, src, temp, config, detector, verifier, tracker, progress, report) -> None:
         self.src, self.temp, self.config = src, temp, config
         self.detector, self.verifier = detector, verifier
+        # A detector or verifier handed in runs on one thread (it may not be thread-safe);
+        # built ones run one instance per worker thread (YuNet's OpenCV object is not).
+        self.detector_given, self.verifier_given = detector is not None, verifier is not None
+        self._local = threading.local()
         self.tracker_settings = tracker
         self.progress = progress
         self.report = report
@@ -213,6 +238,8 @@ class _Run:
         self.declared_frames: int | None = None
         self.source_duration: float | None = None
         self.last_frame_s = 0.0  # presentation time of the last source frame, from 0
+        self.frame_pts: list[int] = []  # each frame's pts in the output (time_base units)
+        self.verified: set[int] = set()  # frames of the current output the verifier re-detected
 
     # -- pass 1 (and the repair pass): decode, detect or reuse regions, paint, encode ----------
 
@@ -232,7 +259,8 @@ class _Run:
                     done = self._write(writer, waiting.popleft(), self._regions_for(index, final), done)
 
         try:
-            with VideoSource(self.src, audio=self.config.keep_audio) as source, _Ahead(self._detect, DETECT_AHEAD) as ahead:
+            with VideoSource(self.src, audio=self.config.keep_audio) as source, \
+                    _Ahead(self._detect, self._workers(self.detector_given)) as ahead:
                 if first_pass:
                     self._describe_source(source)
                 for item in source.items():
@@ -289,6 +317,7 @@ class _Run:
         h, w = frame.rgb.shape[:2]
         if h % 2 or w % 2:
             frame.rgb = frame.rgb[: h - h % 2, : w - w % 2]
+            frame.size = (w - w % 2, h - h % 2)
         return frame
 
     def _open_writer(self, source: VideoSource, frame: VideoFrame) -> CleanMp4Writer:
@@ -307,15 +336,37 @@ class _Run:
         )
 
     def _build_detector(self, frame: VideoFrame) -> None:
+        # For the report; each worker thread builds its own views (_views_here).
         h, w = frame.rgb.shape[:2]
-        self.detector = build_video_detector(self.config, w, h)
+        pair = views(build_video_detector, self.config, w, h)
+        self.detector = pair[0]
         self.report.models.update(self.detector.models)
-        self.report.video["detector"] = self.detector.name
+        self.report.video["detector"] = _described(pair)
+
+    def _workers(self, given: bool) -> int:
+        return 1 if given else WORKERS
+
+    def _views_here(self, role: str) -> list[Detector]:
+        """This thread's views for ``role`` (``detector`` or ``verifier``): the one handed in, or its own pair.
+
+        YuNet's OpenCV object is not thread-safe, so every worker thread builds its own.
+        """
+        if role == "detector" and self.detector_given:
+            return [self.detector]
+        if role == "verifier" and self.verifier_given:
+            return [self.verifier]
+        mine = getattr(self._local, role, None)
+        if mine is None:
+            build = build_video_detector if role == "detector" else build_video_verifier
+            mine = views(build, self.config, *self.size, verifier=role == "verifier")
+            setattr(self._local, role, mine)
+        return mine
 
     def _detect(self, frame: VideoFrame) -> Detections:
-        """Faces in one frame; the whole frame when the detector fails (runs in the ``_Ahead`` thread)."""
+        """Faces in one frame; the whole frame when the detector fails (runs in an ``_Ahead`` worker)."""
         try:
-            return self.detector.detect(frame.rgb)
+            mine = self._views_here("detector")
+            return mine[frame.index % len(mine)].detect(frame.rgb)
         except Exception:  # noqa: BLE001 - any detector crash: fail secure, never pass the frame through
             self.detect_failed.append(frame.index)
             h, w = frame.rgb.shape[:2]
@@ -335,7 +386,9 @@ class _Run:
         return regions
 
     def _write(self, writer: CleanMp4Writer, frame: VideoFrame, regions: Detections, done: int) -> int:
-        writer.write_video(paint(frame.rgb, regions, self.config) if len(regions) else frame.rgb, frame.pts)
+        pts = writer.write_video(paint(frame.rgb, regions, self.config) if len(regions) else frame.rgb, frame.pts)
+        if frame.index == len(self.frame_pts):
+            self.frame_pts.append(pts)
         self.last_frame_s = float(frame.pts * self.time_base)
         done += 1
         if self.progress is not None:
@@ -352,38 +405,51 @@ class _Run:
 
     # -- verification ------------------------------------------------------------------------
 
-    def verify(self) -> dict[int, Detections]:
-        """Re-decode the written file; return faces found outside the regions, by frame."""
+    def verify(self, only: set[int] | None = None) -> dict[int, Detections]:
+        """Re-decode the written file; return faces found outside the regions, by frame.
+
+        ``only``: re-detect only (the sampled ones of) these frames, the ones a
+        repair encoded again; every other frame's packets are the ones already
+        verified, copied byte for byte. Counts, timing and metadata are always
+        checked on the whole file.
+        """
         t = time.perf_counter()
         w, h = self.size
-        if self.verifier is None:
-            self.verifier = build_video_verifier(self.config, w, h)
+        if self.verifier is None:  # for the report; each worker thread builds its own views
+            pair = views(build_video_verifier, self.config, w, h, verifier=True)
+            self.verifier = pair[0]
             self.report.models.update(self.verifier.models)
+            self.report.video["verifier"] = _described(pair)
         sampled = _sampled(self.source_frames)
         leftover: dict[int, Detections] = {}
-        frames, shape_ok, verified, last_pts = 0, True, 0, 0
+        frames, shape_ok, last_pts = 0, True, 0
+
+        def wanted(index: int) -> bool:
+            return index < len(self.regions) and index in sampled and (only is None or index in only)
 
         def residual(frame: VideoFrame) -> Detections | None:
-            if frame.index >= len(self.regions) or frame.index not in sampled or frame.rgb.shape[:2] != (h, w):
+            if frame.rgb is None or frame.size != (w, h):
                 return None
             mask = region_mask(h, w, self.regions[frame.index], self.config.shape)
-            return residual_faces(self.verifier, frame.rgb, mask)
+            mine = self._views_here("verifier")
+            return residual_faces(mine[frame.index % len(mine)], frame.rgb, mask)
+
+        self.verified = set() if only is None else self.verified - only
 
         def record(checked: list[tuple[VideoFrame, Detections | None]]) -> None:
-            nonlocal verified
             for frame, found in checked:
                 if found is not None:
-                    verified += 1
+                    self.verified.add(frame.index)
                     if len(found):
                         leftover[frame.index] = found
 
         try:
-            with VideoSource(self.temp) as out, _Ahead(residual, DETECT_AHEAD) as ahead:
+            with VideoSource(self.temp) as out, _Ahead(residual, self._workers(self.verifier_given)) as ahead:
                 out_info = out.info
-                for frame in out.frames():
+                for frame in out.frames(pixels_for=wanted):
                     frames += 1
                     last_pts = frame.pts
-                    shape_ok &= frame.rgb.shape[:2] == (h, w)
+                    shape_ok &= frame.size == (w, h)
                     record(ahead.put(frame))
                 record(ahead.finish())
         except CorruptInput as exc:
@@ -400,7 +466,7 @@ class _Run:
                 f"(source {self.last_frame_s:.3f} s), {float(out_info.rate):.3f} fps",
             ),
         ]
-        self.report.video["verified_frames"] = verified
+        self.report.video["verified_frames"] = len(self.verified)
         self.report.timings_ms["verify"] = self.report.timings_ms.get("verify", 0) + _ms(t)
         return leftover
 
@@ -408,16 +474,59 @@ class _Run:
         with open(self.temp, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return metadata_check(data)
 
-    def repair(self, leftover: dict[int, Detections]) -> None:
-        """Add the verifier's finds to the regions of their frame and its unverified neighbours."""
+    def repair(self, leftover: dict[int, Detections]) -> set[int]:
+        """Add the verifier's finds to the regions of their frame and its unverified neighbours; returns the frames changed."""
         w, h = self.size
         reach = REPAIR_REACH + (0 if self.source_frames <= VERIFY_ALL_UP_TO else VERIFY_STEP - 1)
         repaired = set(self.report.video.get("repaired_frames", [])) | set(leftover)
         self.report.video["repaired_frames"] = sorted(repaired)
+        changed: set[int] = set()
         for index, found in leftover.items():
             extra = redaction_regions(found.replace(source=np.full(len(found), "verifier", object)), self.config.padding, w, h)
             for i in range(max(0, index - reach), min(len(self.regions), index + reach + 1)):
                 self.regions[i] = Detections.merge([self.regions[i], extra])
+                changed.add(i)
+        return changed
+
+    def reencode(self, changed: set[int]) -> set[int] | None:
+        """Encode again the GOPs that show ``changed`` frames; returns the frames encoded again.
+
+        Every other GOP is copied byte for byte (``GopSplicer``). When the
+        file cannot be spliced, the whole video is encoded again and ``None``
+        returned (every frame is new then).
+        """
+        started = time.perf_counter()
+        w, h = self.size
+        spliced = self.temp.with_name(self.temp.name + ".splice")
+        try:
+            splicer = GopSplicer(self.temp, width=w, height=h, rate=self.rate, time_base=self.time_base)
+            gop_of = [splicer.gop_of(float(pts * self.time_base)) for pts in self.frame_pts]
+            if np.bincount(gop_of, minlength=len(splicer.gop_frames)).tolist() != splicer.gop_frames:
+                raise SpliceImpossible("the file's GOPs do not hold the frames written")
+            redo = {gop_of[i] for i in changed}
+            redone = {i for i, g in enumerate(gop_of) if g in redo}
+            with VideoSource(self.src) as source:
+                splicer.write(spliced, redo, self._painted(source.frames(pixels_for=redone.__contains__), redone))
+            os.replace(spliced, self.temp)
+        except SpliceImpossible as exc:
+            self.report.notes.append(f"could not repair GOP by GOP ({exc}); encoded the whole video again")
+            self.encode()
+            return None
+        finally:
+            spliced.unlink(missing_ok=True)
+        _fsync(self.temp)
+        self.report.video["gops_encoded_again"] = self.report.video.get("gops_encoded_again", 0) + len(redo)
+        self.report.video["gops"] = len(splicer.gop_frames)
+        key = "repair: encode GOPs again"
+        self.report.timings_ms[key] = self.report.timings_ms.get(key, 0) + _ms(started)
+        return redone
+
+    def _painted(self, frames: Iterator[VideoFrame], wanted: set[int]) -> Iterator[tuple[int, np.ndarray]]:
+        for frame in frames:
+            if frame.index in wanted:
+                frame = self._even(frame)
+                regions = self.regions[frame.index]
+                yield self.frame_pts[frame.index], paint(frame.rgb, regions, self.config) if len(regions) else frame.rgb
 
     def finish_report(self, leftover: dict[int, Detections]) -> None:
         report = self.report
@@ -436,7 +545,7 @@ class _Run:
             "no face left outside the redacted regions",
             not exposed,
             f"re-detected {report.video.get('verified_frames', 0)} of {self.source_frames} frames "
-            f"with {getattr(self.verifier, 'name', 'the verifier')}: a face outside the regions on "
+            f"with {report.video.get('verifier') or getattr(self.verifier, 'name', 'the verifier')}: a face outside the regions on "
             f"{len(exposed)} frame(s)" + (f" ({', '.join(map(str, exposed[:20]))}{' …' if len(exposed) > 20 else ''})"
                                           if exposed else ""),
         )
@@ -446,19 +555,22 @@ class _Run:
 
 
 class _Ahead:
-    """Per-frame work (detection) in one worker thread while the caller decodes, paints and encodes.
+    """Per-frame work (detection) in worker threads while the caller decodes, paints and encodes.
 
-    onnxruntime, OpenCV and PyAV release the GIL while they compute, so on
-    two cores the detector works on frame N+1 while frame N is painted,
-    converted and encoded and frame N+2 is decoded. Results come back in
+    onnxruntime, OpenCV and PyAV release the GIL while they compute, so the
+    detectors work on the next frames while this one is painted, converted
+    and encoded and the one after is decoded. One single-threaded detector
+    per core keeps the cores busier than one detector spreading each frame
+    over all of them: the encoder's threads fill the gaps either way, and a
+    frame's inference has no fork-join cost to pay. Results come back in
     frame order, each with its frame; every frame put in comes out exactly once.
     """
 
-    def __init__(self, work: Callable[[VideoFrame], object], depth: int) -> None:
+    def __init__(self, work: Callable[[VideoFrame], object], workers: int = 1) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._work, self._depth = work, max(0, depth)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crowdveil-detect")
+        self._work, self._depth = work, DETECT_AHEAD * max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crowdveil-detect")
         self._queued: deque = deque()
 
     def put(self, frame: VideoFrame) -> list[tuple[VideoFrame, object]]:
@@ -483,6 +595,12 @@ class _Ahead:
         # On an error or Ctrl-C: drop what has not started, wait for the frame in progress.
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._queued.clear()
+
+
+def _described(pair: list[Detector]) -> str:
+    if len(pair) == 1:
+        return pair[0].name
+    return f"{pair[0].name} on even frames, {pair[1].name} on odd frames"
 
 
 def _sampled(frames: int) -> set[int] | range:

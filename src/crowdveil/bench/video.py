@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import click
@@ -192,8 +193,11 @@ def measure_ceiling(src: Path, folder: Path) -> float:
     with av.open(str(src)) as inp, av.open(str(folder / "ceiling.mp4"), "w") as out:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
-        vout = out.add_stream("libx264", rate=vin.average_rate or 30, options=EncoderSettings().options())
+        rate = Fraction(vin.average_rate or 30)
+        settings = EncoderSettings()
+        vout = out.add_stream("libx264", rate=rate, options=settings.options())
         vout.width, vout.height, vout.pix_fmt = vin.codec_context.width // 2 * 2, vin.codec_context.height // 2 * 2, "yuv420p"
+        settings.configure(vout.codec_context, rate, 1 / rate)
         for frame in inp.decode(vin):
             frame.pts = None
             out.mux(vout.encode(frame.reformat(width=vout.width, height=vout.height, format="yuv420p")))

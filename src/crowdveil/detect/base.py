@@ -38,3 +38,8 @@ def rescale(rgb: np.ndarray, scale: float) -> np.ndarray:
     h, w = rgb.shape[:2]
     interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
     return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+
+
+def mirrored_name(name: str, mirror: bool) -> str:
+    """A network's name, marked when it reads the mirror image."""
+    return f"mirrored({name})" if mirror else name

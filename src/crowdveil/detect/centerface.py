@@ -12,7 +12,7 @@ import numpy as np
 
 from ..types import Detections
 from . import weights
-from .base import Detector, rescale
+from .base import Detector, mirrored_name, rescale
 from .onnx_session import make_session
 
 _STRIDE = 4
@@ -49,13 +49,16 @@ class CenterFace(Detector):
         threshold: minimum heat-map score of a face centre.
         scale: resize factor applied before inference (2.0 finds smaller faces).
         nms_iou: overlap above which the weaker of two boxes is dropped.
+        mirror: read the left-right mirror image (boxes come back in the
+            image's own coordinates): a second view whose misses differ.
     """
 
-    def __init__(self, threshold: float = 0.2, scale: float = 1.0, nms_iou: float = 0.3) -> None:
+    def __init__(self, threshold: float = 0.2, scale: float = 1.0, nms_iou: float = 0.3, *, mirror: bool = False) -> None:
         self.threshold = threshold
         self.scale = scale
         self.nms_iou = nms_iou
-        self.name = f"centerface@{scale:g}x>{threshold:g}"
+        self.mirror = mirror
+        self.name = mirrored_name(f"centerface@{scale:g}x>{threshold:g}", mirror)
         self._sess = _session()  # load (and check the weights) now: ModelError before any work
 
     @property
@@ -69,9 +72,13 @@ class CenterFace(Detector):
         ph, pw = -(-ih // _MULTIPLE) * _MULTIPLE, -(-iw // _MULTIPLE) * _MULTIPLE
         # Pad (not stretch) to a multiple of 32 so the box scale stays exact.
         blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :ih, :iw] = rgb.transpose(2, 0, 1)
+        blob[0, :, :ih, :iw] = (rgb[:, ::-1] if self.mirror else rgb).transpose(2, 0, 1)
         heat, size, offset, _landmarks = self._sess.run(["537", "538", "539", "540"], {"input.1": blob})
         dets = self._decode(heat[0, 0], size[0], offset[0], iw, ih)
+        if self.mirror and len(dets):
+            boxes = dets.xyxy.copy()
+            boxes[:, [0, 2]] = iw - dets.xyxy[:, [2, 0]]
+            dets = dets.replace(xyxy=boxes)
         if self.scale != 1.0 and len(dets):
             dets = dets.scale(w / iw, h / ih)
         return nms(dets, self.nms_iou)

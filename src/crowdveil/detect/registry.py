@@ -19,11 +19,11 @@ dev set (README, "How well it works"):
 
 from __future__ import annotations
 
-from .base import Detector
+from .base import Detector, mirrored_name
 
-# CenterFace score thresholds of the *video* pipeline (pipeline_video.py reads them).
+# YuNet score thresholds of the *video* pipeline (pipeline_video.py reads them).
 THRESHOLDS = {"default": 0.2, "fast": 0.3}
-# The video verifier's score threshold: YuNet on the mirrored output frame (pipeline_video.py).
+# The video verifier's score threshold: YuNet, in the view the detector did not use (pipeline_video.py).
 VIDEO_VERIFY_THRESHOLD = 0.5
 
 # Photo presets: the threshold of the preset's main network (CenterFace for
@@ -49,28 +49,18 @@ def _centerface(threshold: float, *, mirrored: bool = False) -> Detector:
     from .centerface import CenterFace
     from .tiling import Pyramid
 
-    return Pyramid(lambda s: _view(CenterFace(threshold=threshold, scale=s), mirrored), whole_long_side=WHOLE_LONG_SIDE,
-                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=_named(f"centerface>{threshold:g}", mirrored))
+    # Each network mirrors its own (tile's, resized) input: a 200 MP photo is
+    # never copied whole to be mirrored.
+    return Pyramid(lambda s: CenterFace(threshold=threshold, scale=s, mirror=mirrored), whole_long_side=WHOLE_LONG_SIDE,
+                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=mirrored_name(f"centerface>{threshold:g}", mirrored))
 
 
 def _yunet(threshold: float, *, mirrored: bool = False) -> Detector:
     from .tiling import Pyramid
     from .yunet import YuNet
 
-    return Pyramid(lambda s: _view(YuNet(threshold=threshold, scale=s), mirrored), whole_long_side=WHOLE_LONG_SIDE,
-                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=_named(f"yunet>{threshold:g}", mirrored))
-
-
-def _view(network: Detector, mirrored: bool) -> Detector:
-    # Mirrored inside the pyramid, tile by tile: mirroring a 200 MP photo whole
-    # would hold a second copy of it for the whole pass.
-    from .tiling import Mirrored
-
-    return Mirrored(network) if mirrored else network
-
-
-def _named(name: str, mirrored: bool) -> str:
-    return f"mirrored({name})" if mirrored else name
+    return Pyramid(lambda s: YuNet(threshold=threshold, scale=s, mirror=mirrored), whole_long_side=WHOLE_LONG_SIDE,
+                   budget_mpx=TILED_BUDGET_MPX, max_scale=1.0, name=mirrored_name(f"yunet>{threshold:g}", mirrored))
 
 
 def _yunet_by_height(ladder: dict[float, float], big_threshold: float, *, mirrored: bool = False) -> Detector:

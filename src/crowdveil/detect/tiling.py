@@ -137,30 +137,6 @@ class Pyramid(Detector):
         return Detections.merge(found).nms(self.nms_iou)
 
 
-class Mirrored(Detector):
-    """``inner`` run on the left-right mirror image, boxes mapped back.
-
-    A second view: a network's misses on an image and on its mirror image
-    are not the same, so the default preset unites both, and the verifier
-    reads the output mirrored rather than re-reading the first pass's answers.
-    """
-
-    def __init__(self, inner: Detector) -> None:
-        self.inner = inner
-        self.name = f"mirrored({inner.name})"
-
-    @property
-    def models(self) -> dict[str, str]:
-        return self.inner.models
-
-    def detect(self, rgb: np.ndarray) -> Detections:
-        width = rgb.shape[1]
-        found = self.inner.detect(np.ascontiguousarray(rgb[:, ::-1]))
-        boxes = found.xyxy.copy()
-        boxes[:, [0, 2]] = width - found.xyxy[:, [2, 0]]
-        return found.replace(xyxy=boxes)
-
-
 class HeightGated(Detector):
     """Keep ``inner``'s boxes by a score threshold that depends on box height.
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..types import Detections
 from . import weights
-from .base import Detector, rescale
+from .base import Detector, mirrored_name, rescale
 
 _LOCK = threading.Lock()
 _MODEL: dict[str, bytes] = {}
@@ -35,13 +35,16 @@ class YuNet(Detector):
         threshold: minimum face score.
         scale: resize factor applied before inference (2.0 finds smaller faces).
         nms_iou: overlap above which the weaker of two boxes is dropped.
+        mirror: read the left-right mirror image (boxes come back in the
+            image's own coordinates): a second view whose misses differ.
     """
 
-    def __init__(self, threshold: float = 0.5, scale: float = 1.0, nms_iou: float = 0.3) -> None:
+    def __init__(self, threshold: float = 0.5, scale: float = 1.0, nms_iou: float = 0.3, *, mirror: bool = False) -> None:
         self.threshold = threshold
         self.scale = scale
         self.nms_iou = nms_iou
-        self.name = f"yunet@{scale:g}x>{threshold:g}"
+        self.mirror = mirror
+        self.name = mirrored_name(f"yunet@{scale:g}x>{threshold:g}", mirror)
         data = np.frombuffer(_model_bytes(), np.uint8)  # checked now: ModelError before any work
         # The OpenCV object keeps per-size state and is not thread-safe: one per detector.
         self._net = _quietly(lambda: cv2.FaceDetectorYN.create("onnx", data, np.zeros(0, np.uint8), (320, 320),
@@ -56,11 +59,15 @@ class YuNet(Detector):
         img = rescale(rgb, self.scale)
         ih, iw = img.shape[:2]
         self._net.setInputSize((iw, ih))
-        _, faces = self._net.detect(np.ascontiguousarray(img[:, :, ::-1]))  # the network reads BGR
+        # The network reads BGR; the mirror image costs nothing more at the network's size.
+        bgr = img[:, ::-1, ::-1] if self.mirror else img[:, :, ::-1]
+        _, faces = self._net.detect(np.ascontiguousarray(bgr))
         if faces is None or not len(faces):
             return Detections.empty()
         boxes = faces[:, :4].astype(np.float32).copy()
         boxes[:, 2:] += boxes[:, :2]
+        if self.mirror:
+            boxes[:, [0, 2]] = iw - boxes[:, [2, 0]]
         dets = Detections.from_boxes(boxes, faces[:, 14], source=self.name).clip(iw, ih)
         if self.scale != 1.0 and len(dets):
             dets = dets.scale(w / iw, h / ih)

@@ -23,22 +23,26 @@ def region_mask(height: int, width: int, regions: Detections, shape: str = "box"
     """Boolean (H, W) mask of the pixels covered by ``regions``.
 
     Box edges are rounded outwards so a fractional box never leaves a sliver.
+    Built from ``single_region_mask``, as ``paint`` is, so the mask the
+    verifier and the benchmark trust is exactly what was painted.
     """
-    mask = np.zeros((height, width), np.uint8)
-    for x1, y1, x2, y2 in regions.xyxy:
-        _fill_shape(mask, x1, y1, x2, y2, shape)
-    return mask.astype(bool)
+    mask = np.zeros((height, width), bool)
+    for box in regions.xyxy:
+        (x1, y1, x2, y2), local = single_region_mask(height, width, box, shape)
+        mask[y1:y2, x1:x2] |= local
+    return mask
 
 
 def single_region_mask(height: int, width: int, box, shape: str) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The integer bounding box of one region and its local mask."""
-    x1, y1, x2, y2 = _outer_int_box(box, width, height)
+    """The integer bounding box of one region (clipped to the image) and its local mask."""
+    x1, y1, x2, y2 = outer_int_box(box, width, height)
+    x2, y2 = max(x1, x2), max(y1, y2)  # a box wholly outside the image: nothing
     local = np.zeros((y2 - y1, x2 - x1), np.uint8)
     _fill_shape(local, box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1, shape)
     return (x1, y1, x2, y2), local.astype(bool)
 
 
-def _outer_int_box(box, width: int, height: int) -> tuple[int, int, int, int]:
+def outer_int_box(box, width: int, height: int) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = box
     return (
         max(0, int(np.floor(x1))),
@@ -50,7 +54,7 @@ def _outer_int_box(box, width: int, height: int) -> tuple[int, int, int, int]:
 
 def _fill_shape(mask: np.ndarray, x1: float, y1: float, x2: float, y2: float, shape: str) -> None:
     h, w = mask.shape
-    ix1, iy1, ix2, iy2 = _outer_int_box((x1, y1, x2, y2), w, h)
+    ix1, iy1, ix2, iy2 = outer_int_box((x1, y1, x2, y2), w, h)
     if ix2 <= ix1 or iy2 <= iy1:
         return
     if shape == "box":
