@@ -710,3 +710,22 @@ def test_a_find_beside_a_tracked_face_is_repaired_where_that_face_moves():
     # a region a repair added is not a track to follow
     repaired = Detections.from_boxes([[200, 100, 260, 180]], track_id=[5], source=np.array(["verifier"], object))
     assert _touched_track(ear, repaired) == -1
+
+
+def test_kept_audio_survives_a_gop_repair_unchanged(tmp_path):
+    """The splicer copies the audio packets: same samples, same start, same length as before the repair."""
+    src = tmp_path / "sound.mp4"
+    make_clip(src, acodec="aac", audio_start_s=0.5, frames=90)  # 3.75 s at 24 fps: GOPs of frames 0-47 and 48-89
+    kept = Config(keep_audio=True)
+    plain = anonymize_video(src, tmp_path / "plain.mp4", kept, detector=CenterFace(threshold=0.2), verifier=NoFaces())
+    repaired = anonymize_video(src, tmp_path / "repaired.mp4", kept, detector=BlindOn(range(60, 64)),
+                               verifier=CenterFace(threshold=0.2), tracker=TrackerSettings(lookahead=0, hold=0))
+    assert plain.passed and repaired.passed and repaired.video["gops_encoded_again"] == 1
+    audio = [_stream(ffprobe(tmp_path / name), "audio") for name in ("plain.mp4", "repaired.mp4")]
+    assert audio[0]["start_time"] == audio[1]["start_time"] and audio[0]["duration_ts"] == audio[1]["duration_ts"]
+
+    def samples(path):
+        with av.open(str(path)) as c:
+            return np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
+
+    assert np.array_equal(samples(tmp_path / "plain.mp4"), samples(tmp_path / "repaired.mp4"))
