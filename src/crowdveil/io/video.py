@@ -57,8 +57,8 @@ MP4_OPTIONS = {"fflags": "+bitexact", "movflags": "+faststart"}
 class EncoderSettings:
     """How the H.264 stream is encoded (also used by the benchmark's ceiling).
 
-    ``keyframe_seconds`` bounds a GOP: x264's GOPs are closed, so each one
-    decodes on its own, and a verifier's find is repaired by re-encoding
+    ``keyframe_seconds`` bounds a GOP; GOPs are closed, so each one decodes
+    on its own, and a verifier's find is repaired by re-encoding
     the GOPs around it (``GopSplicer``) instead of the whole video.
     """
 
@@ -79,7 +79,9 @@ class EncoderSettings:
         cc.framerate = rate
         cc.time_base = time_base
         cc.gop_size = self.gop_size(rate)
-        cc.flags |= av.codec.context.Flags.bitexact
+        # Closed GOPs (x264 wrappers have disagreed on the default): no frame refers
+        # across a keyframe, which GopSplicer's byte-for-byte copies rely on.
+        cc.flags |= av.codec.context.Flags.bitexact | av.codec.context.Flags.closed_gop
 
 
 @dataclass
@@ -502,8 +504,8 @@ class SpliceImpossible(Exception):
 class GopSplicer:
     """Rewrite a ``CleanMp4Writer`` file with some GOPs encoded again from new pixels, the rest copied.
 
-    x264's GOPs are closed (its default): each starts with an IDR frame and
-    no frame refers across it, so a copied GOP decodes to exactly the pixels
+    The writer's GOPs are closed (``EncoderSettings.configure``): each starts
+    with an IDR frame and no frame refers across it, so a copied GOP decodes to exactly the pixels
     it did before, and a GOP encoded again by a fresh encoder with the same
     settings (same SPS/PPS, checked) slots in between. A repair after
     verification then costs the GOPs around its finds, not a whole encode.
