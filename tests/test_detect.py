@@ -117,3 +117,30 @@ def test_centerface_nms_keeps_what_the_reference_nms_keeps():
     ours, reference = nms(dets, 0.3), dets.nms(0.3)
     assert 20 < len(ours) < 400
     assert ours.xyxy.tolist() == reference.xyxy.tolist()
+
+
+def test_a_turned_face_grows_towards_the_back_of_its_head():
+    from crowdveil.detect.yunet import MAX_HEAD_GROWTH, toward_back_of_head
+
+    boxes = np.array([[100, 100, 200, 220]] * 3, np.float32)
+    eyes_mouth = [(130, 140), (170, 140), None, (135, 190), (165, 190)]
+
+    def marks(nose_x):
+        return [[p if p else (nose_x, 165) for p in eyes_mouth]]
+
+    landmarks = np.array(marks(150) + marks(180) + marks(110), np.float32)  # frontal, looking right, looking left
+    grown = toward_back_of_head(boxes, landmarks)
+    assert grown[0].tolist() == boxes[0].tolist()  # frontal: unchanged
+    assert grown[1, 0] < 100 and grown[1, 2] == 200  # looks right: the back of the head is on the left
+    assert grown[2, 0] == 100 and grown[2, 2] > 200
+    assert 100 - grown[1, 0] == pytest.approx(100 * MAX_HEAD_GROWTH)  # turn 0.3: full growth, capped
+    assert grown[:, [1, 3]].tolist() == boxes[:, [1, 3]].tolist()
+
+
+def test_yunet_heads_leaves_a_frontal_face_alone():
+    from crowdveil.detect.yunet import YuNet
+
+    pixels, _ = face_on_background(640, 480, faces=((300, 200, 120),))
+    plain, heads = YuNet(threshold=0.5).detect(pixels), YuNet(threshold=0.5, heads=True).detect(pixels)
+    assert len(plain) == len(heads) == 1
+    assert box_iou(plain.xyxy, heads.xyxy)[0, 0] > 0.9

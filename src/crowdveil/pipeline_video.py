@@ -123,7 +123,7 @@ def build_video_detector(config: Config, frame_width: int, frame_height: int, *,
 
     threshold = THRESHOLDS[config.preset] if config.threshold is None else config.threshold
     long_side = FAST_LONG_SIDE if config.preset == "fast" else DETECT_LONG_SIDE
-    return YuNet(threshold=threshold, scale=_fit(long_side, frame_width, frame_height), mirror=mirror)
+    return YuNet(threshold=threshold, scale=_fit(long_side, frame_width, frame_height), mirror=mirror, heads=True)
 
 
 def build_video_verifier(config: Config, frame_width: int, frame_height: int, *, mirror: bool = True) -> Detector:

@@ -58,14 +58,19 @@ class YuNet(Detector):
         nms_iou: overlap above which the weaker of two boxes is dropped.
         mirror: read the left-right mirror image (boxes come back in the
             image's own coordinates): a second view whose misses differ.
+        heads: grow each box towards the back of the head, by how far the
+            face is turned (``toward_back_of_head``): a profile's box hugs
+            the face and leaves ear and hair beside it.
     """
 
-    def __init__(self, threshold: float = 0.5, scale: float = 1.0, nms_iou: float = 0.3, *, mirror: bool = False) -> None:
+    def __init__(self, threshold: float = 0.5, scale: float = 1.0, nms_iou: float = 0.3, *, mirror: bool = False,
+                 heads: bool = False) -> None:
         self.threshold = threshold
         self.scale = scale
         self.nms_iou = nms_iou
         self.mirror = mirror
-        self.name = mirrored_name(f"yunet@{scale:g}x>{threshold:g}", mirror)
+        self.heads = heads
+        self.name = mirrored_name(f"yunet@{scale:g}x>{threshold:g}{'+heads' if heads else ''}", mirror)
         self._sess = _session()  # load (and check the weights) now: ModelError before any work
 
     @property
@@ -81,7 +86,7 @@ class YuNet(Detector):
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :ih, :iw] = (img[:, ::-1, ::-1] if self.mirror else img[:, :, ::-1]).transpose(2, 0, 1)
         outputs = dict(zip((o.name for o in self._sess.get_outputs()), self._sess.run(None, {"input": blob})))
-        boxes, scores = self._decode(outputs, pw, ph)
+        boxes, scores, landmarks = self._decode(outputs, pw, ph)
         if not len(scores):
             return Detections.empty()
         # OpenCV suppresses on boxes truncated to whole pixels (Rect2i); so do we, to keep its answers.
@@ -89,6 +94,8 @@ class YuNet(Detector):
         keep = np.sort(np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(float).tolist(), self.threshold,
                                                    self.nms_iou, top_k=_TOP_K), np.int64).reshape(-1))
         boxes, scores = boxes[keep], scores[keep]
+        if self.heads:
+            boxes = toward_back_of_head(boxes, landmarks[keep])
         if self.mirror:
             boxes[:, [0, 2]] = iw - boxes[:, [2, 0]]
         dets = Detections.from_boxes(boxes, scores, source=self.name).clip(iw, ih)
@@ -96,9 +103,9 @@ class YuNet(Detector):
             dets = dets.scale(w / iw, h / ih)
         return dets
 
-    def _decode(self, outputs: dict, pw: int, ph: int) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (x1, y1, x2, y2) and scores of every cell at or above the threshold, all strides."""
-        boxes, scores = [], []
+    def _decode(self, outputs: dict, pw: int, ph: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (x1, y1, x2, y2), scores and the 5 landmarks (x, y) of every cell at or above the threshold."""
+        boxes, scores, landmarks = [], [], []
         for stride in _STRIDES:
             cols = pw // stride
             cls = np.clip(outputs[f"cls_{stride}"][0, :, 0], 0.0, 1.0)
@@ -114,6 +121,33 @@ class YuNet(Detector):
             x1, y1 = cx - bw / 2, cy - bh / 2
             boxes.append(np.stack([x1, y1, x1 + bw, y1 + bh], axis=1))
             scores.append(score[cells])
+            kps = outputs[f"kps_{stride}"][0, cells].reshape(-1, 5, 2)
+            landmarks.append((kps + np.stack([cells % cols, cells // cols], axis=1)[:, None, :]) * stride)
         if not boxes:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        return np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32)
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        return (np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32),
+                np.concatenate(landmarks).astype(np.float32))
+
+
+# How much a turned face's box grows towards the back of its head: by TURN_GROWTH × (turn −
+# TURN_FRONTAL) of its width, at most MAX_HEAD_GROWTH; turn is how far the nose sits from
+# between the eyes, as a share of the box width (~0 frontal, ~0.25 in full profile).
+TURN_FRONTAL = 0.05
+TURN_GROWTH = 3.0
+MAX_HEAD_GROWTH = 0.6
+
+
+def toward_back_of_head(boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``boxes`` grown on the side the face is turned away from, by how far it is turned.
+
+    YuNet's landmarks are right eye, left eye, nose, right and left mouth
+    corners. A nose right of the eyes means the face looks right and the
+    ear and the back of the head are on its left (and the other way round).
+    """
+    boxes = boxes.copy()
+    width = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-3)
+    turn = (landmarks[:, 2, 0] - (landmarks[:, 0, 0] + landmarks[:, 1, 0]) / 2) / width
+    growth = np.clip((np.abs(turn) - TURN_FRONTAL) * TURN_GROWTH, 0.0, MAX_HEAD_GROWTH) * width
+    boxes[:, 0] -= np.where(turn > 0, growth, 0)
+    boxes[:, 2] += np.where(turn < 0, growth, 0)
+    return boxes
