@@ -291,8 +291,7 @@ class _Run:
         finally:
             if writer is not None:
                 writer.abort()
-        key = "decode+detect+track+encode" if first_pass else "repair: decode+encode"
-        self.report.timings_ms[key] = self.report.timings_ms.get(key, 0) + _ms(started)
+        self._took("decode+detect+track+encode" if first_pass else "repair: decode+encode", started)
         if first_pass:
             self.source_frames = done
             self._check_detection_failures()
@@ -346,6 +345,10 @@ class _Run:
         self.detector = pair[0]
         self.report.models.update(self.detector.models)
         self.report.video["detector"] = _described(pair)
+
+    def _took(self, stage: str, since: float) -> None:
+        # Passes repeat (repair rounds): each stage's time adds up.
+        self.report.timings_ms[stage] = self.report.timings_ms.get(stage, 0) + _ms(since)
 
     def _workers(self, given: bool) -> int:
         return 1 if given else WORKERS
@@ -472,7 +475,7 @@ class _Run:
             ),
         ]
         self.report.video["verified_frames"] = len(self.verified)
-        self.report.timings_ms["verify"] = self.report.timings_ms.get("verify", 0) + _ms(t)
+        self._took("verify", t)
         return leftover
 
     def _metadata_check(self) -> Check:
@@ -527,8 +530,7 @@ class _Run:
         _fsync(self.temp)
         self.report.video["gops_encoded_again"] = self.report.video.get("gops_encoded_again", 0) + len(redo)
         self.report.video["gops"] = len(splicer.gop_frames)
-        key = "repair: encode GOPs again"
-        self.report.timings_ms[key] = self.report.timings_ms.get(key, 0) + _ms(started)
+        self._took("repair: encode GOPs again", started)
         return redone
 
     def _painted(self, frames: Iterator[VideoFrame], wanted: set[int]) -> Iterator[tuple[int, np.ndarray]]:

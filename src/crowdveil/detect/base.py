@@ -43,3 +43,10 @@ def rescale(rgb: np.ndarray, scale: float) -> np.ndarray:
 def mirrored_name(name: str, mirror: bool) -> str:
     """A network's name, marked when it reads the mirror image."""
     return f"mirrored({name})" if mirror else name
+
+
+def unmirrored(xyxy: np.ndarray, width: float) -> np.ndarray:
+    """Boxes found on the left-right mirror image of a ``width``-px image, in the image's own coordinates."""
+    boxes = np.array(xyxy, copy=True)
+    boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+    return boxes

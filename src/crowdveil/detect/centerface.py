@@ -12,7 +12,7 @@ import numpy as np
 
 from ..types import Detections
 from . import weights
-from .base import Detector, mirrored_name, rescale
+from .base import Detector, mirrored_name, rescale, unmirrored
 from .onnx_session import make_session
 
 _STRIDE = 4
@@ -76,9 +76,7 @@ class CenterFace(Detector):
         heat, size, offset, _landmarks = self._sess.run(["537", "538", "539", "540"], {"input.1": blob})
         dets = self._decode(heat[0, 0], size[0], offset[0], iw, ih)
         if self.mirror and len(dets):
-            boxes = dets.xyxy.copy()
-            boxes[:, [0, 2]] = iw - dets.xyxy[:, [2, 0]]
-            dets = dets.replace(xyxy=boxes)
+            dets = dets.replace(xyxy=unmirrored(dets.xyxy, iw))
         if self.scale != 1.0 and len(dets):
             dets = dets.scale(w / iw, h / ih)
         return nms(dets, self.nms_iou)

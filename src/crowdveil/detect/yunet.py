@@ -20,7 +20,7 @@ import numpy as np
 
 from ..types import Detections
 from . import weights
-from .base import Detector, mirrored_name, rescale
+from .base import Detector, mirrored_name, rescale, unmirrored
 from .onnx_session import make_session
 
 _STRIDES = (8, 16, 32)
@@ -97,7 +97,7 @@ class YuNet(Detector):
         if self.heads:
             boxes = toward_back_of_head(boxes, landmarks[keep])
         if self.mirror:
-            boxes[:, [0, 2]] = iw - boxes[:, [2, 0]]
+            boxes = unmirrored(boxes, iw)
         dets = Detections.from_boxes(boxes, scores, source=self.name).clip(iw, ih)
         if self.scale != 1.0 and len(dets):
             dets = dets.scale(w / iw, h / ih)

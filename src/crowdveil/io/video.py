@@ -192,7 +192,7 @@ def to_i420_frame(rgb: np.ndarray):
     """
     import av
 
-    return av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), format="yuv420p")
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -428,7 +428,7 @@ class CleanMp4Writer:
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # broken source timestamps: keep order, never drop a frame
         self._last_pts = pts
-        frame = to_i420_frame(np.ascontiguousarray(rgb))
+        frame = to_i420_frame(rgb)
         frame.pts = pts
         frame.time_base = self._video.codec_context.time_base
         self._mux_video(self._video.encode(frame))
@@ -593,7 +593,7 @@ class GopSplicer:
             pts, rgb = next(frames, (None, None))
             if pts is None or not start - self._tolerance <= float(pts * self._time_base) < end - self._tolerance:
                 raise SpliceImpossible(f"GOP {gop}: the frames given do not match the GOP's")
-            frame = to_i420_frame(np.ascontiguousarray(rgb))
+            frame = to_i420_frame(rgb)
             frame.pts, frame.time_base = pts, self._time_base
             packets += encoder.encode(frame)
         packets += encoder.encode(None)
