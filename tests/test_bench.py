@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from crowdveil.bench.metrics import box_cover, collateral_share, score_image, summarize
 from crowdveil.bench.photos import photos_command, subset
+from crowdveil.bench.video import video_command
 from crowdveil.bench.wider import load_wider, parse_ground_truth, write_wider
 from crowdveil.demo import make_crowd
 
@@ -137,7 +138,8 @@ def test_fixture_round_trips_through_the_loader(demo_wider):
 def test_cli_writes_the_promised_json(demo_wider, tmp_path):
     root, _ = demo_wider
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(photos_command, ["--data", str(root), "--json", str(out), "--preset", "default"])
+    result = CliRunner().invoke(photos_command, ["--data", str(root), "--json", str(out), "--preset", "default",
+                                                 "--no-people-free"])
     assert result.exit_code == 0, result.output
     assert "| **exposed, faces ≥ 16 px**" in result.output
     report = json.loads(out.read_text())
@@ -154,3 +156,127 @@ def test_cli_writes_the_promised_json(demo_wider, tmp_path):
 def test_missing_data_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(photos_command, ["--data", str(tmp_path), "--no-deface"])
     assert result.exit_code == 2 and "not a WIDER FACE root" in result.output
+
+
+# -- people-free photos: the painted share -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def people_free_list(tmp_path_factory):
+    """A list in the shared data's layout: a face-free gradient, a crowd crop turned by EXIF, a missing file."""
+    from PIL import Image
+
+    base = tmp_path_factory.mktemp("people_free")
+    root = base / "metadata_samples"
+    (root / "a").mkdir(parents=True)
+    yy, xx = np.mgrid[0:240, 0:320]
+    gradient = np.stack([60 + 120 * yy / 240, 90 + 100 * xx / 320, np.full(yy.shape, 140.0)], axis=2).astype(np.uint8)
+    Image.fromarray(gradient).save(root / "a" / "empty.png")
+    pixels, _ = make_crowd()
+    # Stored sideways with orientation 6 (rotate 90° clockwise to view): decoded upright it is 480 wide, 360 high.
+    crowd = Image.fromarray(np.ascontiguousarray(pixels[0:360, 0:480])).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    crowd.save(root / "a" / "crowd.jpg", quality=95, exif=exif)
+    listing = base / "people_free.txt"
+    listing.write_text("# comment\na/empty.png\n\na/crowd.jpg\na/missing.jpg\n")
+    return listing
+
+
+def test_people_free_photos_report_the_painted_share(people_free_list, tmp_path):
+    out = tmp_path / "pf.json"
+    result = CliRunner().invoke(photos_command, ["--no-wider", "--people-free", str(people_free_list),
+                                                 "--preset", "default", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "**people-free photos: mean painted share** (n=2)" in result.output
+    report = json.loads(out.read_text())
+    assert "exposed_ge16" not in report["crowdveil"]  # --no-wider: the people-free part alone
+    for side in report:
+        for key in ("people_free_mean_pct", "people_free_worst_pct", "people_free_over5"):
+            assert key in report[side], (side, key)
+        files = {f["file"]: f for f in report[side]["people_free_files"]}
+        assert files["a/empty.png"]["painted_pct"] == 0.0
+        assert files["a/missing.jpg"]["painted_pct"] is None and "FileNotFoundError" in files["a/missing.jpg"]["error"]
+        assert report[side]["people_free_photos"] == 2 and report[side]["people_free_not_measured"] == 1
+        assert (files["a/crowd.jpg"]["width"], files["a/crowd.jpg"]["height"]) == (480, 360)
+    mine = report["crowdveil"]
+    crowd = {f["file"]: f for f in mine["people_free_files"]}["a/crowd.jpg"]
+    assert 0.0 < crowd["painted_pct"] < 100.0 and crowd["regions"] > 0
+    assert mine["people_free_worst_file"] == "a/crowd.jpg"
+    assert mine["people_free_worst_pct"] == crowd["painted_pct"]
+    assert mine["people_free_mean_pct"] == pytest.approx(crowd["painted_pct"] / 2)
+    assert mine["people_free_over5"] == (1 if crowd["painted_pct"] > 5 else 0)
+
+
+def test_people_free_none_with_no_wider_is_a_usage_error(people_free_list):
+    result = CliRunner().invoke(photos_command, ["--no-wider", "--people-free", "none"])
+    assert result.exit_code == 2 and "nothing to measure" in result.output
+    result = CliRunner().invoke(photos_command, ["--no-wider", "--people-free", str(people_free_list),
+                                                 "--people-free-root", str(people_free_list.parent / "nowhere")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_summaries_of_painted_shares():
+    from crowdveil.bench.metrics import PaintedPhoto, frame_share_stats, summarize_painted
+
+    summary = summarize_painted([PaintedPhoto("a", 0.0), PaintedPhoto("b", 12.0), PaintedPhoto("c", 3.0),
+                                 PaintedPhoto("d", None, error="TooLarge")])
+    assert summary["people_free_mean_pct"] == pytest.approx(5.0)
+    assert (summary["people_free_worst_pct"], summary["people_free_worst_file"]) == (12.0, "b")
+    assert summary["people_free_over5"] == 1 and summary["people_free_not_measured"] == 1
+    stats = frame_share_stats([float(v) for v in range(0, 101, 10)])
+    assert stats == {"painted_median_pct": 50.0, "painted_p90_pct": pytest.approx(90.0), "painted_max_pct": 100.0,
+                     "painted_max_frame": 10}
+    assert frame_share_stats([])["painted_max_pct"] is None
+
+
+# -- video: the painted share of each frame ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def face_clip(tmp_path_factory):
+    from crowdveil.bench.video import write_moving_face_clip
+
+    path = tmp_path_factory.mktemp("clip") / "face.mp4"
+    boxes = write_moving_face_clip(path, width=320, height=240, frames=12, face_height=80)
+    return path, boxes
+
+
+def test_video_painted_shares_are_what_the_written_file_shows(face_clip, tmp_path):
+    import av
+
+    from crowdveil.bench.video import measure_crowdveil
+    from crowdveil.config import Config
+
+    src, boxes = face_clip
+    shares: list[float] = []
+    config = Config()
+    _, report = measure_crowdveil(src, tmp_path, config, shares=shares)
+    assert report["passed"] and len(shares) == len(boxes) == report["video"]["frames"]
+    with av.open(str(tmp_path / "face.veiled.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    for share, (x1, y1, x2, y2), rgb in zip(shares, boxes, frames):
+        face_pct = 100 * (x2 - x1) * (y2 - y1) / (320 * 240)
+        assert face_pct * 0.95 <= share < 100  # at least the face, never the whole frame
+        # Every painted pixel shows the fill colour in the file (the textured background rarely does).
+        grey = 100 * (np.abs(rgb - np.array(config.fill_color)).max(axis=2) <= 16).mean()
+        assert grey >= 0.9 * share
+
+
+def test_video_cli_reports_painted_share_columns(face_clip, tmp_path):
+    src, boxes = face_clip
+    out = tmp_path / "video.json"
+    from crowdveil.bench.video import deface_available
+
+    with_deface = deface_available() is None
+    result = CliRunner().invoke(video_command, [str(src), "--no-leak", "--json", str(out)]
+                                + ([] if with_deface else ["--no-deface"]))
+    assert result.exit_code == 0, result.output
+    assert "painted % median | p90 | max (frame)" in result.output and "leak test" not in result.output
+    row = json.loads(out.read_text())["files"][str(src)]
+    assert len(row["painted_pct_per_frame"]) == len(boxes)
+    assert 0 < row["painted_median_pct"] <= row["painted_p90_pct"] <= row["painted_max_pct"] < 100
+    assert row["painted_pct_per_frame"][row["painted_max_frame"]] == pytest.approx(row["painted_max_pct"], abs=1e-3)
+    if row.get("deface") is not None:  # deface's own loop ran: its shares were recorded frame by frame
+        assert len(row["deface"]["painted_pct_per_frame"]) == len(boxes)
+        assert 0 <= row["deface"]["painted_median_pct"] <= row["deface"]["painted_max_pct"] < 100

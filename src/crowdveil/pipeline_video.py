@@ -86,10 +86,14 @@ from .types import Check, Detections, Report
 from .verify.audit import audit_file
 from .verify.checks import metadata_check, residual_faces
 
-__all__ = ["anonymize_video", "build_video_detector", "build_video_verifier", "ProgressCallback"]
+__all__ = ["anonymize_video", "build_video_detector", "build_video_verifier", "ProgressCallback", "PaintedCallback"]
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """``progress(frames_done, frames_total_or_None)``, called after each frame is encoded."""
+
+PaintedCallback = Callable[[list[Detections], tuple[int, int]], None]
+"""``painted(regions_per_frame, (width, height))``: what the written file really shows painted,
+repairs included (``crowdveil bench video`` measures the painted share of each frame from it)."""
 
 DETECT_LONG_SIDE = 960
 FAST_LONG_SIDE = 640
@@ -166,6 +170,7 @@ def anonymize_video(
     verifier: Detector | None = None,
     progress: ProgressCallback | None = None,
     tracker: TrackerSettings = TrackerSettings(),
+    painted: PaintedCallback | None = None,
 ) -> Report:
     """Write an anonymized, verified MP4 of the video ``src`` to ``dst``.
 
@@ -178,6 +183,9 @@ def anonymize_video(
         progress: called as ``progress(done, total)`` after each frame is
             encoded; ``total`` is the container's frame count or ``None``.
         tracker: how long regions live around their detections.
+        painted: called once, after the last repair round and before the
+            file is kept or refused, with the regions painted on each frame
+            of the written file (see ``PaintedCallback``).
 
     Returns:
         The ``Report``, with video specifics in ``report.video``.
@@ -209,6 +217,8 @@ def anonymize_video(
             )
             leftover = run.verify(only=redone)
         run.finish_report(leftover)
+        if painted is not None:
+            painted(list(run.regions), run.size)
         report.timings_ms["total"] = _ms(started)
         report.video["processing_fps"] = round(run.source_frames / max(1e-6, time.perf_counter() - started), 2)
         if not report.passed:

@@ -136,3 +136,64 @@ def summarize(scores: list[ImageScore]) -> Summary:
         summary.median_ms = float(np.median(ms))
         summary.images_per_s = float(len(ms) / (ms.sum() / 1000)) if ms.sum() > 0 else 0.0
     return summary
+
+
+# -- painted share: pictures with no face (people-free photos) and video frames ------------------
+
+OVER_PCT = 5.0  # a people-free photo painted more than this is one a user would not publish
+
+
+@dataclass
+class PaintedPhoto:
+    """One people-free photo: the share of its pixels painted (percent), or why it was not measured."""
+
+    file: str
+    painted_pct: float | None
+    width: int = 0
+    height: int = 0
+    regions: int = 0
+    failed: bool = False  # the verifier still found a face: the real pipeline would refuse the file
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "painted_pct": self.painted_pct, "width": self.width, "height": self.height,
+                "regions": self.regions, "failed_verification": self.failed, "error": self.error}
+
+
+def painted_pct(mask: np.ndarray) -> float:
+    """Painted pixels as a percentage of all pixels."""
+    return 100.0 * float(np.count_nonzero(mask)) / mask.size if mask.size else 0.0
+
+
+def summarize_painted(photos: list[PaintedPhoto]) -> dict:
+    """Mean, worst (and which file) and count over ``OVER_PCT`` of the photos that were measured.
+
+    Photos that could not be measured (decode refused, too large) are
+    listed and counted apart, never averaged in as 0.
+    """
+    measured = [p for p in photos if p.painted_pct is not None]
+    shares = np.array([p.painted_pct for p in measured], float)
+    worst = measured[int(np.argmax(shares))] if len(measured) else None
+    return {
+        "people_free_mean_pct": float(shares.mean()) if len(shares) else None,
+        "people_free_worst_pct": worst.painted_pct if worst else None,
+        "people_free_worst_file": worst.file if worst else None,
+        "people_free_over5": int((shares > OVER_PCT).sum()),
+        "people_free_photos": len(measured),
+        "people_free_not_measured": len(photos) - len(measured),
+        "people_free_failed_verification": sum(p.failed for p in measured),
+        "people_free_files": [p.to_dict() for p in photos],
+    }
+
+
+def frame_share_stats(shares_pct) -> dict:
+    """Median, 90th percentile and maximum (with its frame index) of per-frame painted shares (percent)."""
+    shares = np.asarray(shares_pct, float)
+    if not len(shares):
+        return {"painted_median_pct": None, "painted_p90_pct": None, "painted_max_pct": None, "painted_max_frame": None}
+    return {
+        "painted_median_pct": float(np.median(shares)),
+        "painted_p90_pct": float(np.percentile(shares, 90)),
+        "painted_max_pct": float(shares.max()),
+        "painted_max_frame": int(np.argmax(shares)),
+    }

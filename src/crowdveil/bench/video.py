@@ -10,6 +10,12 @@ For each FILE, on the same machine in the same run:
   at its defaults (CenterFace at full resolution, threshold 0.2, blurred
   ellipses, imageio-ffmpeg writing libx264).
 
+Per clip, the **painted share** of each frame (painted pixels / frame
+pixels): crowdveil's from the regions the written file really shows
+painted (repairs included, handed out by ``anonymize_video``'s
+``painted`` callback), deface's from the detections its own loop made on
+each frame, drawn as it draws them. Median, 90th percentile and maximum.
+
 Then the **leak test**: a generated clip in which a real face (scikit-image's
 astronaut) crosses the frame while the detector is forced to miss every
 k-th frame. A frame is *exposed* when less than ``LEAK_COVERED`` of the
@@ -39,10 +45,11 @@ import numpy as np
 from ..config import Config
 from ..detect.base import Detector
 from ..types import Detections
+from .metrics import frame_share_stats
 
 __all__ = [
     "video_command", "MissEveryK", "write_moving_face_clip", "exposed_frames", "leak_test",
-    "measure_crowdveil", "measure_ceiling", "measure_deface",
+    "measure_crowdveil", "measure_ceiling", "measure_deface", "painted_shares",
 ]
 
 LEAK_COVERED = 0.95
@@ -171,14 +178,35 @@ def _frame_count(path: Path) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
-def measure_crowdveil(src: Path, folder: Path, config: Config) -> tuple[float, dict]:
-    """Frames per second of ``anonymize`` end to end (verification included), and its report."""
-    from ..pipeline import anonymize
+def painted_shares(regions: list[Detections], width: int, height: int, shape: str) -> list[float]:
+    """Per frame, the percentage of its pixels inside ``regions`` (drawn as ``paint`` draws them)."""
+    from ..redact import region_mask
+    from .metrics import painted_pct
+
+    return [painted_pct(region_mask(height, width, r, shape)) for r in regions]
+
+
+def measure_crowdveil(src: Path, folder: Path, config: Config, *, shares: list | None = None) -> tuple[float, dict]:
+    """Frames per second of the video pipeline end to end (verification included), and its report.
+
+    ``shares``: filled with each frame's painted share (percent) of the
+    written file, measured after the clock stopped. It is filled even when
+    verification then refuses the file (``VerificationFailed`` is raised).
+    """
+    from ..pipeline_video import anonymize_video
 
     dst = folder / f"{src.stem}.veiled.mp4"
+    seen: list = []
+    # anonymize() hands a video to anonymize_video and nothing more; called directly for its callback.
     started = time.perf_counter()
-    report = anonymize(src, dst, config.replace(overwrite=True))
-    seconds = time.perf_counter() - started
+    try:
+        report = anonymize_video(src, dst, config.replace(overwrite=True),
+                                 painted=lambda regions, size: seen.append((regions, size)))
+        seconds = time.perf_counter() - started
+    finally:
+        if shares is not None and seen:
+            regions, (width, height) = seen[-1]
+            shares.extend(painted_shares(regions, width, height, config.shape))
     return report.video["frames"] / seconds, report.to_dict()
 
 
@@ -216,22 +244,48 @@ def deface_available() -> str | None:
     return None
 
 
-def measure_deface(src: Path, folder: Path) -> float:
-    """Frames per second of deface's own ``video_detect`` at its CLI defaults (model load excluded)."""
+class _Recording:
+    """Passes deface's CenterFace calls through and keeps each frame's detections and size.
+
+    Only references are kept inside the timed loop; the masks are drawn
+    after the clock stopped.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.frames: list[tuple[np.ndarray, tuple[int, int]]] = []
+
+    def __call__(self, frame: np.ndarray, *args, **kwargs):
+        dets, landmarks = self.inner(frame, *args, **kwargs)
+        self.frames.append((dets, frame.shape[:2]))
+        return dets, landmarks
+
+
+def measure_deface(src: Path, folder: Path, *, shares: list | None = None) -> float:
+    """Frames per second of deface's own ``video_detect`` at its CLI defaults (model load excluded).
+
+    ``shares``: filled with each frame's painted share (percent): its
+    detections drawn with deface's box scaling and ellipse (``photos.deface_mask``).
+    """
     from deface.centerface import CenterFace
     from deface.deface import video_detect
 
+    from .metrics import painted_pct
+    from .photos import DEFACE_MASK_SCALE, DEFACE_THRESHOLD, deface_mask
+
     frames = _frame_count(src)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        centerface = CenterFace(in_shape=None, backend="auto")
+        centerface = _Recording(CenterFace(in_shape=None, backend="auto"))
         started = time.perf_counter()
         video_detect(
             ipath=str(src), opath=str(folder / f"{src.stem}_anonymized.mp4"), centerface=centerface,
-            threshold=0.2, enable_preview=False, cam=False, nested=False, replacewith="blur",
-            mask_scale=1.3, ellipse=True, draw_scores=False, ffmpeg_config={"codec": "libx264"},
+            threshold=DEFACE_THRESHOLD, enable_preview=False, cam=False, nested=False, replacewith="blur",
+            mask_scale=DEFACE_MASK_SCALE, ellipse=True, draw_scores=False, ffmpeg_config={"codec": "libx264"},
             replaceimg=None, keep_audio=False, mosaicsize=20,
         )
         seconds = time.perf_counter() - started
+    if shares is not None:
+        shares.extend(painted_pct(deface_mask(dets, *shape)) for dets, shape in centerface.frames)
     return frames / seconds
 
 
@@ -245,9 +299,11 @@ def measure_deface(src: Path, folder: Path) -> float:
 @click.option("--leak-k", "leak_ks", type=click.IntRange(min=2), multiple=True, default=(2, 3, 5), show_default=True,
               help="Leak test: the detector misses every k-th frame (repeatable).")
 @click.option("--leak-size", default="854x480", show_default=True, help="Leak-test clip size WxH.")
+@click.option("--leak/--no-leak", "with_leak", default=True, show_default=True,
+              help="Run the leak test after the files (--no-leak: the files only).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the results as JSON.")
 def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_ks: tuple[int, ...], leak_size: str,
-                  json_path: Path | None) -> None:
+                  with_leak: bool, json_path: Path | None) -> None:
     """Frames per second of crowdveil, of a pure decode+encode (the ceiling) and of deface on FILES;
     then the leak test (exposed frames must be 0)."""
     config = Config(preset="fast" if fast else "default")
@@ -255,25 +311,44 @@ def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_k
     results: dict = {"preset": config.preset, "files": {}, "leak_test": []}
     click.echo("wall clock on this machine; a shared or busy CPU moves every column, compare within a run\n")
     if files:
-        click.echo("| file | size | frames | crowdveil fps | ceiling fps | crowdveil/ceiling | deface fps | crowdveil/deface | regions/frame | tracks | checks |")
-        click.echo("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        click.echo("| file | size | frames | crowdveil fps | ceiling fps | crowdveil/ceiling | deface fps | crowdveil/deface "
+                   "| regions/frame | tracks | checks | painted % median | p90 | max (frame) "
+                   "| deface painted % median | p90 | max (frame) |")
+        click.echo("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for src in files:
         with tempfile.TemporaryDirectory(prefix="crowdveil-bench-") as tmp:
             folder = Path(tmp)
             row: dict = {}
+            shares: list[float] = []
+            deface_shares: list[float] = []
             try:
-                fps, report = measure_crowdveil(src, folder, config)
+                fps, report = measure_crowdveil(src, folder, config, shares=shares)
                 row.update(crowdveil_fps=fps, report=report)
             except Exception as exc:  # noqa: BLE001 - a bench row records the failure and goes on
                 row.update(crowdveil_fps=None, error=f"{type(exc).__name__}: {exc}")
                 report = getattr(exc, "report", None)
                 report = report.to_dict() if report is not None else {}
+            row.update(frame_share_stats(shares), painted_pct_per_frame=[round(v, 3) for v in shares])
             row["ceiling_fps"] = measure_ceiling(src, folder)
-            row["deface_fps"] = measure_deface(src, folder) if why_no_deface is None else None
+            row["deface_fps"] = measure_deface(src, folder, shares=deface_shares) if why_no_deface is None else None
+            if why_no_deface is None:
+                row["deface"] = {**frame_share_stats(deface_shares),
+                                 "painted_pct_per_frame": [round(v, 3) for v in deface_shares]}
         results["files"][str(src)] = row
         click.echo(_row(src, row, report))
     if why_no_deface and with_deface:
         click.echo(f"\ndeface not measured ({why_no_deface}); install it with pip install --no-deps deface imageio imageio-ffmpeg tqdm scikit-image")
+    leaks_ok = True
+    if with_leak:
+        leaks_ok = _leak_tests(results, config, leak_ks, leak_size)
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2, default=str))
+        click.echo(f"\nwrote {json_path}")
+    sys.exit(0 if leaks_ok else 1)
+
+
+def _leak_tests(results: dict, config: Config, leak_ks: tuple[int, ...], leak_size: str) -> bool:
+    """Run and print the leak test for each k; True when no frame was exposed."""
     width, height = (int(v) for v in leak_size.lower().split("x"))
     click.echo(f"\nleak test: the astronaut's face crosses a {width}×{height} clip; the detector misses every k-th frame")
     click.echo("| k | frames | frames missed by the detector | exposed frames | frames the verifier repaired | verified |")
@@ -286,10 +361,7 @@ def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_k
         leaks_ok &= not result.exposed
         click.echo(f"| {k} | {result.frames} | {result.missed_by_detector} | **{len(result.exposed)}** | "
                    f"{result.repaired_by_verifier} | {'pass' if result.passed_verification else 'FAIL'} |")
-    if json_path:
-        json_path.write_text(json.dumps(results, indent=2, default=str))
-        click.echo(f"\nwrote {json_path}")
-    sys.exit(0 if leaks_ok else 1)
+    return leaks_ok
 
 
 def _row(src: Path, row: dict, report: dict) -> str:
@@ -309,5 +381,14 @@ def _row(src: Path, row: dict, report: dict) -> str:
         str(video.get("regions_per_frame", {}).get("mean", "–")),
         str(video.get("tracks", "–")),
         f"{passed}/{len(checks)}" + (f", {len(video['exposed_risk_frames'])} exposed-risk" if video.get("exposed_risk_frames") else ""),
+        *_share_cells(row),
+        *_share_cells(row.get("deface") or {}),
     ]) + " |"
+
+
+def _share_cells(stats: dict) -> list[str]:
+    if stats.get("painted_median_pct") is None:
+        return ["–", "–", "–"]
+    return [f"{stats['painted_median_pct']:.1f}", f"{stats['painted_p90_pct']:.1f}",
+            f"{stats['painted_max_pct']:.1f} ({stats['painted_max_frame']})"]
 
