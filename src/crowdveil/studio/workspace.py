@@ -31,14 +31,16 @@ from ..detect.base import Detector
 from ..errors import CrowdveilError, VerificationFailed
 from ..io.image import decode_image, encode_image, output_format
 from ..io.sniff import media_kind, sniff
-from ..types import Detections, Report
+from ..types import Detections, Report, box_iou
 
-__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES"]
+__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES", "SAME_FACE_IOU"]
 
 # Previews are only for looking at; regions stay in full-size pixels.
 PREVIEW_LONG_SIDE = 1600
 # How many frames of an exported video the page shows.
 RESULT_FRAMES = 4
+# A region left visible must overlap a face the studio found at least this much (it is then that face's box).
+SAME_FACE_IOU = 0.5
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -292,7 +294,7 @@ class Workspace:
         if item.media != "photo" or item.status in ("waiting", "analysing", "error", "exporting"):
             raise StudioError(f"{item.name} cannot be exported now ({item.status})", 409)
         faces = _detections(regions, item, manual_ok=True)
-        keep_visible = _detections(removed, item, manual_ok=False)
+        keep_visible = _found_faces(_detections(removed, item, manual_ok=False), item)
         config = self._config_for(style, shape)
         item.regions, item.removed, item.style, item.shape = regions, removed, style, shape
         item.status, item.result_preview = "exporting", None
@@ -447,3 +449,23 @@ def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Dete
     if not boxes:
         return Detections.empty()
     return Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)
+
+
+def _found_faces(chosen: Detections, item: Item) -> Detections:
+    """The faces found in ``item`` that the page asks to leave visible, as the detector boxed them.
+
+    A region left visible is a face the person clicked in the page, nothing
+    else: a box that matches no face found here (a forged request, a box
+    moved or stretched after the click) is refused rather than turned into
+    an area the verifier overlooks.
+    """
+    if not len(chosen):
+        return Detections.empty()
+    if not len(item.faces):
+        raise StudioError("a region left visible must be a face the studio found; this file has none")
+    overlap = box_iou(chosen.xyxy, item.faces.xyxy)
+    best = overlap.argmax(axis=1)
+    if (overlap[np.arange(len(chosen)), best] < SAME_FACE_IOU).any():
+        raise StudioError("a region left visible must be a face the studio found, not a drawn, moved or "
+                          "resized box; reopen the file and click the face again")
+    return item.faces[np.unique(best)]
