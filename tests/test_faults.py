@@ -159,12 +159,13 @@ def test_output_committed_before_its_manifest_line_is_adopted_not_refused(tmp_pa
     first = _run_batch(jobs, Config(), fast_detector)
     assert first.ok
     lines = (out / MANIFEST_NAME).read_text().splitlines()
-    assert [json.loads(line)["event"] for line in lines] == ["started", "done"]
-    (out / MANIFEST_NAME).write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # the kill cut the done line
+    assert [json.loads(line)["event"] for line in lines] == ["started", "committing", "done"]
+    cut = lines[2][: len(lines[2]) // 2]
+    (out / MANIFEST_NAME).write_text(lines[0] + "\n" + lines[1] + "\n" + cut)  # the kill cut the done line
     again = _run_batch(jobs, Config(), fast_detector)
     assert again.ok and ALREADY_DONE in " ".join(again.reports[0].notes)
     after = (out / MANIFEST_NAME).read_text().splitlines()
-    assert after[1] == lines[1][: len(lines[1]) // 2], "the cut line stays alone on its line"
+    assert after[2] == cut, "the cut line stays alone on its line"
     assert json.loads(after[-1])["event"] == "done", "new lines are not glued to the cut one"
     # An output that existed before the interrupted run started is not adopted.
     other = tmp_path / "out2"
@@ -175,6 +176,39 @@ def test_output_committed_before_its_manifest_line_is_adopted_not_refused(tmp_pa
     refused = _run_batch(plan_jobs([src], other), Config(), fast_detector)
     assert not refused.ok and "already exists" in refused.reports[0].error
     assert (other / "img00.veiled.jpg").read_bytes() == b"someone else's file"
+    assert sha256(src) == originals[src]
+
+
+def test_a_file_put_at_the_output_name_while_interrupted_is_never_adopted(tmp_path, fast_detector):
+    """The attack: interrupt a run, copy the original to its output name, run the same
+    command again. Only bytes whose sha256 the run recorded after every check passed
+    may be adopted; anything else is refused and never reported as verified."""
+    originals = make_inputs(tmp_path / "in", 1, size=(320, 240))
+    src = next(iter(originals))
+    out = tmp_path / "out"
+    planted = out / "img00.veiled.jpg"
+    jobs = plan_jobs([src], out)
+    # Interrupted before any output passed its checks: a "started" line only.
+    with Manifest(out, Config()) as manifest:
+        manifest.record_started(src, out)
+    planted.write_bytes(src.read_bytes())
+    rerun = _run_batch(jobs, Config(), fast_detector)
+    assert not rerun.ok and "already exists" in rerun.reports[0].error
+    assert not any(ALREADY_DONE in n for n in rerun.reports[0].notes)
+    # Interrupted between "committing" and the rename, then the file swapped: the digest differs.
+    with Manifest(out, Config()) as manifest:
+        manifest.record_started(src, out)
+        manifest.record_committing(src, planted, "0" * 64)
+    rerun = _run_batch(jobs, Config(), fast_detector)
+    assert not rerun.ok and "already exists" in rerun.reports[0].error
+    # Through the CLI, as the attack was run: exit 1, never "anonymized and verified".
+    with Manifest(out, Config(preset="fast")) as manifest:
+        manifest.record_started(src, out)
+    result = CliRunner().invoke(main, [str(src), "--out", str(out), "--fast"])
+    assert result.exit_code == EXIT["failed"], result.output
+    assert "0 of 1 file(s) anonymized and verified" in " ".join(result.output.split())
+    assert "already done" not in result.output
+    assert planted.read_bytes() == src.read_bytes(), "nothing of ours claims the planted file"
     assert sha256(src) == originals[src]
 
 

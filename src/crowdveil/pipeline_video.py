@@ -166,6 +166,7 @@ def anonymize_video(
     verifier: Detector | None = None,
     progress: ProgressCallback | None = None,
     tracker: TrackerSettings = TrackerSettings(),
+    on_commit: Callable[[Path, str], None] | None = None,
 ) -> Report:
     """Write an anonymized, verified MP4 of the video ``src`` to ``dst``.
 
@@ -178,6 +179,8 @@ def anonymize_video(
         progress: called as ``progress(done, total)`` after each frame is
             encoded; ``total`` is the container's frame count or ``None``.
         tracker: how long regions live around their detections.
+        on_commit: ``on_commit(dst, sha256)`` just before the verified
+            output is renamed into place (see ``pipeline.anonymize``).
 
     Returns:
         The ``Report``, with video specifics in ``report.video``.
@@ -215,6 +218,8 @@ def anonymize_video(
             failed = "; ".join(f"{c.name}: {c.detail}" for c in report.checks if not c.passed)
             report.error = f"verification failed ({failed})"
             raise VerificationFailed(f"{src.name}: {report.error}; nothing was written", report=report)
+        if on_commit is not None:
+            on_commit(dst, report.output_sha256)
         pending.commit(overwrite=config.overwrite)
     return report
 

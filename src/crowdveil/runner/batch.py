@@ -143,7 +143,9 @@ def run_one(
         else:
             # A run killed beside the originals leaves its hidden temp file there.
             remove_stale_temp_files(out_dir, prefix=job.src.stem + ".veiled.")
-        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress)
+        # The digest of the verified bytes goes into the manifest before the rename: only that file is adopted later.
+        on_commit = None if manifest is None else (lambda dst, digest: manifest.record_committing(job.src, dst, digest))
+        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress, on_commit=on_commit)
         if manifest is not None and report.passed and report.destination and report.output_sha256:
             manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces, report.metadata_removed)
         return report

@@ -6,14 +6,18 @@ manifest is a JSON-lines file in the output folder; one line is appended
 (and fsync'd) per event, so a kill while writing loses at most that one line,
 which is then ignored as unreadable.
 
-Two events per file:
+Three events per file:
 
 * ``started``: written before the pipeline runs, with the candidate output
-  names that already existed then. A candidate that exists on the next run,
-  did not exist at ``started`` and has no ``done`` line was committed by the
-  interrupted run between its rename and its ``done`` line: the pipeline
-  only renames an output into place after every check passed, so it is
-  adopted as done.
+  names that already existed then.
+* ``committing``: written after every check passed and just before the
+  rename into place, with the output's name and the sha256 of the verified
+  bytes. An output found on the next run with no ``done`` line is adopted
+  as done only when it has exactly that name and digest: the interrupted
+  run was killed between its rename and its ``done`` line. Any other file
+  with the expected name (one copied there while the run was interrupted,
+  the original itself, say) was never verified and is refused as "already
+  exists"; a name alone proves nothing.
 * ``done``: the output's name (relative to the folder) and sha256.
 
 A job is "already done" when its latest ``done`` line matches the same
@@ -134,6 +138,7 @@ class Manifest:
         self._fh = None
         self._done: dict[str, dict[str, Any]] = {}
         self._started: dict[str, dict[str, Any]] = {}
+        self._committing: dict[str, dict[str, Any]] = {}
         self._digests: dict[str, str] = {}  # source key → digest, so a source is hashed once per run
         self.removed_temp_files: list[Path] = []
 
@@ -178,6 +183,8 @@ class Manifest:
                 self._done[key] = entry
             elif entry.get("event") == "started":
                 self._started[key] = entry
+            elif entry.get("event") == "committing":
+                self._committing[key] = entry
         if line and not line.endswith("\n"):
             self._append_raw("\n")  # end a line cut by a kill, or the next entry would be glued to it
 
@@ -215,16 +222,22 @@ class Manifest:
 
     def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str) -> DoneEntry | None:
         """An output the interrupted run renamed into place after all checks passed,
-        but was killed before its ``done`` line."""
+        but was killed before its ``done`` line: the file whose name and sha256
+        its ``committing`` line recorded, and no other."""
         started = self._started.get(key)
         if started is None or started.get("source") != digest or started.get("settings") != self.settings:
             return None
         if key in self._done and self._done[key].get("started_at") == started.get("started_at"):
             return None  # that start finished and was recorded; its output changed since
+        committing = self._committing.get(key)
+        if committing is None or committing.get("started_at") != started.get("started_at"):
+            return None  # killed before any output passed its checks
         preexisting = set(started.get("preexisting", []))
         fresh = [c for c in candidate_outputs(src, out_dir) if c.is_file() and self._rel(c) not in preexisting]
-        digest_of_output = _sha256_or_none(fresh[0]) if len(fresh) == 1 else None
-        if digest_of_output is None:
+        if len(fresh) != 1 or self._rel(fresh[0]) != committing.get("output"):
+            return None
+        digest_of_output = _sha256_or_none(fresh[0])
+        if digest_of_output is None or digest_of_output != committing.get("output_sha256"):
             return None
         done = DoneEntry(fresh[0], digest_of_output, [], [])
         self._append({"event": "done", "source_key": key, "source": digest, "settings": self.settings,
@@ -247,6 +260,15 @@ class Manifest:
         }
         self._append(entry)
         self._started[key] = entry
+
+    def record_committing(self, src: Path, output: Path, output_sha256: str) -> None:
+        """The verified bytes about to be renamed to ``output`` (see ``_adopt_committed``)."""
+        key = source_key(src)
+        started = self._started.get(key, {})
+        entry = {"event": "committing", "source_key": key, "started_at": started.get("started_at"),
+                 "output": self._rel(Path(output)), "output_sha256": output_sha256}
+        self._append(entry)
+        self._committing[key] = entry
 
     def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str]) -> None:
         key = source_key(src)
