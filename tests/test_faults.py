@@ -318,6 +318,27 @@ def test_read_only_output_folder_gives_a_clean_error(tmp_path, monkeypatch, moun
     assert {p: sha256(p) for p in originals} == originals
 
 
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_a_signal_while_a_photo_is_verified_leaves_nothing_beside_the_original(tmp_path, signame):
+    """Closing the terminal (SIGHUP) used to end the process with the unverified temp file
+    left beside the original; every terminating signal now unwinds like Ctrl-C."""
+    make_inputs(tmp_path / "in", 1, size=(320, 240))
+    script = (
+        "import os, signal\n"
+        "from crowdveil import Config, anonymize\n"
+        "from crowdveil.detect.centerface import CenterFace\n"
+        "class SignalWhileVerifying(CenterFace):\n"
+        "    def detect(self, rgb):\n"
+        f"        os.kill(os.getpid(), signal.{signame})\n"
+        "        return super().detect(rgb)\n"
+        f"anonymize({str(tmp_path / 'in' / 'img00.jpg')!r}, None, Config(), detector=CenterFace(0.3), "
+        "verifier=SignalWhileVerifying(0.3))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "KeyboardInterrupt" in run.stderr, run.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["img00.jpg"], "no temp file, no output"
+
+
 def test_stale_temp_files_beside_the_originals_are_removed(tmp_path, fast_detector):
     """Without --out, outputs go beside the originals: a killed run's hidden temp file
     there is removed on the next run (only that output's temp files are touched)."""

@@ -433,3 +433,130 @@ def test_an_unrelated_or_planted_cookie_does_not_lock_the_user_out(client, serve
     status, _, _ = client.request("GET", "/api/state", cookie=f'prefs={{"theme":"dark"}}; {name}=planted',
                                   headers={KEY_HEADER: client.key})
     assert status == 403
+
+
+def _start_studio_cli(tmp_path: Path, *args: str, env: dict | None = None):
+    """``crowdveil studio`` in a process of its own; returns it and the port/token it printed."""
+    import os
+
+    proc = subprocess.Popen([sys.executable, "-c", "from crowdveil.cli import main; main()", "studio", *args, "--fast"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                            env={**os.environ, **(env or {})})
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
+        if match:
+            return proc, int(match.group(1)), match.group(2), lines
+
+
+def _stop(proc, sig=signal.SIGINT) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+
+
+def test_the_browser_is_opened_without_the_link_on_its_command_line(tmp_path):
+    """Every local user can read a starting browser's argv (/proc/*/cmdline): the one-time
+    link must not be in it. The browser gets a 0600 page in the private folder instead."""
+    argv_file = tmp_path / "browser-argv.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {argv_file}\n")
+    browser.chmod(0o700)
+    proc, port, token, _ = _start_studio_cli(tmp_path, env={"BROWSER": f"{browser} %s"})
+    try:
+        for _ in range(600):
+            if argv_file.exists() and argv_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        argv = argv_file.read_text()
+        assert token not in argv, "the token must never be on a command line"
+        launcher = Path(argv.strip().removeprefix("file://"))
+        assert launcher.name == "open-studio.html" and launcher.stat().st_mode & 0o777 == 0o600
+        assert launcher.parent.stat().st_mode & 0o777 == 0o700
+        page = launcher.read_text()
+        assert f"http://127.0.0.1:{port}/?token={token}" in page and 'http-equiv="refresh"' in page
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/?token={token}")
+        assert conn.getresponse().status == 303, "the link the launcher opens still works"
+        conn.close()
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    assert not launcher.parent.exists()
+
+
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGQUIT", "SIGTERM"])
+def test_closing_the_terminal_deletes_the_uploaded_originals(tmp_path, signame):
+    """SIGHUP (the terminal closed) and SIGQUIT used to end the studio on the spot, leaving
+    uploaded originals and previews in the private folder."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    data = small_jpeg(tmp_path)
+    proc, port, token, _ = _start_studio_cli(tmp_path, "--no-browser", env={"XDG_RUNTIME_DIR": str(runtime)})
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/?token={token}")
+        response = conn.getresponse()
+        response.read()
+        headers = {"Cookie": response.getheader("set-cookie").split(";")[0],
+                   KEY_HEADER: response.getheader("location").partition("#key=")[2],
+                   "Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/octet-stream"}
+        conn.request("POST", "/api/upload?name=street.jpg", body=data, headers=headers)
+        upload = conn.getresponse()
+        upload.read()
+        assert upload.status == 200
+        conn.close()
+        (private,) = runtime.iterdir()  # the private folder is made in $XDG_RUNTIME_DIR
+        assert private.name.startswith("crowdveil-studio-")
+        assert [p for p in private.rglob("*") if p.is_file() and p.read_bytes() == data]
+    finally:
+        _stop(proc, getattr(signal, signame))
+    assert list(runtime.iterdir()) == [], f"{signame} left the private folder behind"
+
+
+def test_private_folders_of_dead_studios_are_removed_at_start(tmp_path, monkeypatch):
+    """A studio killed outright (kill -9, a crash) cannot clean up: the next one does."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        dead_name, alive_name = f"crowdveil-studio-{dead.pid}-abcd", f"crowdveil-studio-{alive.pid}-abcd"
+        for name in (dead_name, alive_name):
+            (runtime / name / "item").mkdir(parents=True, mode=0o700)
+            (runtime / name / "item" / "original.jpg").write_bytes(b"\xff\xd8 someone's face")
+        (runtime / "crowdveil-studio-nopid").mkdir(mode=0o700)
+        (runtime / "crowdveil-studio-12345678").mkdir(mode=0o700)  # an older studio's random name, all digits
+        workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+        try:
+            assert workspace.private_dir.parent == runtime
+            left = sorted(p.name for p in runtime.iterdir())
+            assert dead_name not in left
+            assert {alive_name, "crowdveil-studio-nopid", "crowdveil-studio-12345678",
+                    workspace.private_dir.name} <= set(left)
+        finally:
+            workspace.close()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_runtime_folder_others_can_enter_is_not_used(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o755)
+    runtime.chmod(0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+    try:
+        assert workspace.private_dir.parent != runtime
+    finally:
+        workspace.close()

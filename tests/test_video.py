@@ -528,8 +528,10 @@ def test_interrupt_mid_video_leaves_no_output(moving_face, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_kill_leaves_no_output(moving_face, tmp_path):
-    """SIGTERM mid-run unwinds like Ctrl-C: the temp file is deleted, no output appears."""
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_kill_leaves_no_output(moving_face, tmp_path, signame):
+    """``kill``, a closed terminal (SIGHUP) or Ctrl-\\ mid-run unwind like Ctrl-C: the temp
+    file is deleted, no output appears."""
     import sys
 
     src, _ = moving_face
@@ -539,7 +541,7 @@ def test_kill_leaves_no_output(moving_face, tmp_path):
         "from crowdveil.detect.centerface import CenterFace\n"
         "from crowdveil.pipeline_video import anonymize_video\n"
         "def progress(done, total):\n"
-        "    if done == 5: os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"    if done == 5: os.kill(os.getpid(), signal.{signame})\n"
         f"anonymize_video({str(src)!r}, {str(tmp_path / 'out.mp4')!r}, Config(), detector=CenterFace(0.2), progress=progress)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

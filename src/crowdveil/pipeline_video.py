@@ -60,11 +60,9 @@ column or row is cropped (the report says so). Keeping it would need
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import mmap
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -198,7 +196,7 @@ def anonymize_video(
     report.source_sha256 = _sha256_file(src)
     report.metadata_removed = audit_file(src).kinds
 
-    with _terminate_as_interrupt(), PendingOutput(dst) as pending:
+    with PendingOutput(dst) as pending:
         run = _Run(src, pending.path, config, detector, verifier, tracker, progress, report)
         run.encode()
         leftover = run.verify()
@@ -681,26 +679,6 @@ def _stream_check(path: Path, *, keep_audio: bool) -> Check:
                 if value not in _STRUCTURAL_STREAM_TAGS.get(key, ()):
                     problems.append(f"{s.type} stream tag {key}")
     return Check("only clean video/audio streams", not problems, "; ".join(problems) or ", ".join(expected))
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Let ``kill`` (SIGTERM) unwind like Ctrl-C, so the temp file is deleted.
-
-    Only from the main thread and only when nobody else handles SIGTERM.
-    """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt("terminated")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _sha256_file(path: Path) -> str:

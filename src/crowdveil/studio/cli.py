@@ -52,7 +52,8 @@ def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_up
                   "uploaded originals and previews are deleted when the studio stops.")
     if not no_browser:
         try:
-            webbrowser.open(server.url)
+            # The link itself would sit on the browser's command line, readable by every local user.
+            webbrowser.open(server.write_launcher().as_uri())
         except Exception:  # no browser here: the printed link is enough
             pass
     try:

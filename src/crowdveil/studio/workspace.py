@@ -3,7 +3,12 @@
 Everything here calls the library (decode, detect, audit, ``anonymize``);
 the studio never paints or verifies on its own. Originals uploaded through
 the page, and the previews made from any original, live in a private
-temporary folder (mode 0700) that ``close`` deletes.
+temporary folder (mode 0700) that ``close`` deletes. It is made in
+``$XDG_RUNTIME_DIR`` when that is ours (a tmpfs: gone at logout or power
+off, never on a disk), else in the system's temp folder. Its name holds
+the studio's pid (``crowdveil-studio-<pid>-…``), so a studio that was
+killed outright (``kill -9``, a crash) has its folder removed by the next
+one to start.
 
 Coordinates are those of the upright image as ``decode_image`` returns it,
 the same pixels the pipeline detects and paints on.
@@ -41,6 +46,7 @@ PREVIEW_LONG_SIDE = 1600
 RESULT_FRAMES = 4
 # A region left visible must overlap a face the studio found at least this much (it is then that face's box).
 SAME_FACE_IOU = 0.5
+PRIVATE_PREFIX = "crowdveil-studio-"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -139,7 +145,9 @@ class Workspace:
         self.max_upload_bytes = max_upload_bytes
         self._detector = detector
         self._verifier = verifier
-        self.private_dir = Path(tempfile.mkdtemp(prefix="crowdveil-studio-"))
+        base = private_base()
+        remove_dead_private_folders(base)
+        self.private_dir = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=base))
         os.chmod(self.private_dir, 0o700)
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
@@ -413,6 +421,51 @@ class Workspace:
         self._closed = True
         self._queue.put(None)
         shutil.rmtree(self.private_dir, ignore_errors=True)
+
+
+def private_base() -> Path:
+    """``$XDG_RUNTIME_DIR`` when it is a folder of ours that only we can enter, else the temp folder."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        try:
+            st = os.stat(runtime)
+        except OSError:
+            st = None
+        if st is not None and os.path.isdir(runtime) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0:
+            return Path(runtime)
+    return Path(tempfile.gettempdir())
+
+
+def remove_dead_private_folders(base: Path) -> list[Path]:
+    """Delete the private folders (uploads, previews) of studios of ours that died without cleaning up."""
+    removed = []
+    try:
+        candidates = [p for p in base.iterdir() if p.name.startswith(PRIVATE_PREFIX)]
+    except OSError:
+        return removed
+    for folder in candidates:
+        pid_text, dash, _ = folder.name[len(PRIVATE_PREFIX):].partition("-")
+        try:
+            if not dash or not pid_text.isdigit() or folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue  # not ours, or from a studio that did not name its pid: leave it
+        except OSError:
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has that pid now
+    return True
 
 
 def _shrunk(pixels: np.ndarray) -> np.ndarray:
