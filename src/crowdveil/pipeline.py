@@ -206,16 +206,9 @@ def default_destination(src: Path, out_fmt: str, out_dir: str | Path | None = No
 
 
 def _read(src: Path) -> bytes:
-    from .errors import CorruptInput, InputError
+    from .io.source import read_regular_file
 
-    try:
-        return src.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{src} does not exist", hint="Check the path.") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{src} is a folder", hint="Pass files, or a folder to the CLI (it walks folders).") from exc
-    except OSError as exc:
-        raise CorruptInput(f"cannot read {src}: {exc.strerror}") from exc
+    return read_regular_file(src)
 
 
 def _ms(since: float) -> float:

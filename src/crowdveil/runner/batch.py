@@ -59,7 +59,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
 
     ``root`` is the folder the file was found under, so ``--out`` can mirror
     the tree. Files given by name are always yielded (and refused later if
-    they are not media); files found by walking must look like media.
+    they are not media); files found by walking must look like media and
+    must not be links leading out of the folder (``src/link.jpg →
+    ../someone_else/photo.jpg``): what a walk takes in is what the folder holds.
     """
     for item in inputs:
         text = str(item)
@@ -71,14 +73,21 @@ def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
                     yield m, m.parent
             continue
         if path.is_dir():
+            inside = os.path.realpath(path)
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     f = Path(dirpath) / name
                     if f.suffix.lower() in MEDIA_SUFFIXES and not is_our_output(f) and not name.startswith("."):
+                        if f.is_symlink() and not _within(os.path.realpath(f), inside):
+                            continue
                         yield f, path
             continue
         yield path, path.parent
+
+
+def _within(real: str, folder: str) -> bool:
+    return os.path.commonpath([real, folder]) == folder
 
 
 def plan_jobs(inputs: Iterable[str | Path], out_dir: Path | None) -> list[Job]:

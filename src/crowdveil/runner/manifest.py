@@ -49,7 +49,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..config import Config
-from ..errors import OutputError, WriteFailed
+from ..errors import InputError, OutputError, WriteFailed
 from ..io.output import TEMP_MARK
 
 MANIFEST_NAME = ".crowdveil-manifest.jsonl"
@@ -79,11 +79,19 @@ def file_sha256(path: Path, *, prefix: bytes = b"") -> str:
 
 def source_key(src: Path) -> str:
     """Which source a line is about, without writing its path into the output folder."""
-    return hashlib.sha256(b"crowdveil-source-path\0" + str(Path(src).resolve()).encode()).hexdigest()
+    # realpath, not resolve(): a link loop must not raise here (the pipeline refuses it as that file's error).
+    return hashlib.sha256(b"crowdveil-source-path\0" + os.path.realpath(src).encode()).hexdigest()
 
 
 def source_digest(src: Path) -> str:
-    """A digest of the source bytes (unchanged source ⇒ same digest)."""
+    """A digest of the source bytes (unchanged source ⇒ same digest).
+
+    Raises:
+        InputError: not a regular file (a FIFO would block the open forever).
+    """
+    from ..io.source import read_regular_file
+
+    read_regular_file(src, limit=0)
     return file_sha256(src, prefix=b"crowdveil-source-bytes\0")
 
 
@@ -207,8 +215,8 @@ class Manifest:
         key = source_key(src)
         try:
             digest = self._source_digest(key, src)
-        except OSError:
-            return None  # unreadable source: the pipeline reports why
+        except (OSError, InputError):
+            return None  # unreadable source or not a regular file: the pipeline reports why
         entry = self._done.get(key)
         if entry is not None and entry.get("source") == digest and entry.get("settings") == self.settings:
             output = self.folder / entry.get("output", "")
@@ -251,7 +259,7 @@ class Manifest:
         key = source_key(src)
         try:
             digest = self._source_digest(key, src)
-        except OSError:
+        except (OSError, InputError):
             return
         entry = {
             "event": "started", "source_key": key, "source": digest, "settings": self.settings,

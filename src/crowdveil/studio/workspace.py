@@ -36,6 +36,7 @@ from ..detect.base import Detector
 from ..errors import CrowdveilError, VerificationFailed
 from ..io.image import decode_image, encode_image, output_format
 from ..io.sniff import media_kind, sniff
+from ..io.source import read_regular_file
 from ..types import Detections, Report, box_iou
 
 __all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES", "SAME_FACE_IOU"]
@@ -168,7 +169,7 @@ class Workspace:
         folder = Path(folder).expanduser().resolve()
         added = []
         for path, root in expand_inputs([folder]):
-            if self.out_dir in path.resolve().parents:
+            if self.out_dir in Path(os.path.realpath(path)).parents:
                 continue  # our own exports, when --out lies inside the folder
             sub = path.parent.relative_to(root) if path.parent != root else Path()
             added.append(self._add(path.name, path, self.out_dir / sub, uploaded=False))
@@ -237,8 +238,7 @@ class Workspace:
     def _analyse(self, item: Item) -> None:
         from ..verify.audit import audit_bytes, audit_file
 
-        with open(item.path, "rb") as fh:
-            head = fh.read(64)
+        head = read_regular_file(item.path, limit=64)
         item.format = sniff(head, item.name)
         item.media = media_kind(item.format)
         if item.media == "video":
@@ -246,7 +246,7 @@ class Workspace:
             self._video_poster(item)
             item.status = "ready"
             return
-        data = item.path.read_bytes()
+        data = read_regular_file(item.path)
         item.metadata_kinds = audit_bytes(data).kinds
         decoded = decode_image(data, item.format, max_pixels=int(self.config.max_megapixels * 1e6), name=item.name)
         del data
