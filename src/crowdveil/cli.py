@@ -20,11 +20,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from . import __version__
 from .config import PRESETS, SHAPES, STYLES, Config
 from .errors import CrowdveilError, ModelError
+from .ui import shown
 
 EXIT = {"ok": 0, "failed": 1, "usage": 2, "setup": 3, "interrupted": 130}
 
@@ -108,8 +108,8 @@ def audit_cmd(files, as_json):
         dirty |= not a.clean
         results[str(f)] = {"format": a.format, "kinds": a.kinds, "where": sorted({x.where for x in a.findings})}
         if not as_json:
-            status = "[green]clean[/]" if a.clean else "[red]" + escape(", ".join(a.kinds)) + "[/]"
-            console.print(f"{escape(str(f))} ({a.format}): {status}", soft_wrap=True, emoji=False)  # one line per file, names as they are
+            status = "[green]clean[/]" if a.clean else "[red]" + shown(", ".join(a.kinds)) + "[/]"
+            console.print(f"{shown(f)} ({a.format}): {status}", soft_wrap=True, emoji=False)  # one line per file, names as they are
     if as_json:
         click.echo(json.dumps(results, indent=2))
     sys.exit(EXIT["failed"] if dirty else EXIT["ok"])
@@ -124,7 +124,7 @@ def doctor_cmd():
     for name, passed, detail in run_checks():
         ok &= passed
         mark = "[green]ok[/]  " if passed else "[red]MISSING[/]"
-        console.print(f"{mark} {escape(name)}: {escape(detail)}")
+        console.print(f"{mark} {shown(name)}: {shown(detail)}")
     sys.exit(EXIT["ok"] if ok else EXIT["setup"])
 
 
@@ -138,12 +138,12 @@ def demo_cmd(folder):
 
     src = folder / "crowd.jpg"
     boxes = write_demo(src)
-    console.print(f"demo input: {src} ({len(boxes)} faces from 10 to 300 px, EXIF GPS, serial, thumbnail)")
+    console.print(f"demo input: {shown(src)} ({len(boxes)} faces from 10 to 300 px, EXIF GPS, serial, thumbnail)")
     report = _guarded(lambda: anonymize(src, None, Config(overwrite=True)))
     print_summary([report], console, quiet=False, detail=True)
     from .demo import coverage_of
 
-    console.print(f"metadata removed: {', '.join(report.metadata_removed)}", soft_wrap=True)
+    console.print(f"metadata removed: {shown(', '.join(report.metadata_removed))}", soft_wrap=True)
     covered = coverage_of(report, boxes)
     console.print(f"demo faces covered: {covered}/{len(boxes)}")
     sys.exit(EXIT["ok"] if report.passed and covered == len(boxes) else EXIT["failed"])
@@ -162,9 +162,9 @@ def _guarded(fn):
 
 
 def _fail(message: str, hint: str | None, code: int):
-    err_console.print(f"[bold red]crowdveil:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]crowdveil:[/] {shown(message)}", soft_wrap=True)
     if hint:
-        err_console.print(f"  what to do: {escape(hint)}", soft_wrap=True)
+        err_console.print(f"  what to do: {shown(hint)}", soft_wrap=True)
     sys.exit(code)
 
 
