@@ -122,3 +122,27 @@ def test_control_characters_in_file_names_reach_the_terminal_as_visible_escapes(
         assert "x\\033]0;PWNED\\033\\\\033[2A\\033[2K\\2332Jgood\\u202e.jpg" in printed, printed
     assert runs[0].returncode == EXIT["failed"]
     assert "FAILED" in runs[0].stdout and str(folder / "bad.jpg") in runs[0].stdout
+
+
+def test_reports_lead_back_to_no_original_unless_provenance_is_asked(tmp_path):
+    """A --report shared beside the outputs carried the originals' paths and sha256."""
+    folder = tmp_path / "alice-home" / "march"
+    folder.mkdir(parents=True)
+    pixels, _ = face_on_background(160, 120, faces=((40, 20, 60),))
+    src = jpeg_with_phone_metadata(folder / "IMG_0042.jpg", pixels)
+    (folder / "missing.jpg").symlink_to(folder / "gone.jpg")  # its error names the full path
+    digest = sha256(src)
+    for flag, expect_provenance in (([], False), (["--report-provenance"], True)):
+        report = tmp_path / f"report{len(flag)}.json"
+        result = _crowdveil(folder, "--out", tmp_path / f"out{len(flag)}", "--fast", "--report", report, *flag)
+        assert result.returncode == EXIT["failed"], result.stdout + result.stderr
+        text = report.read_text()
+        files = {f["source"]: f for f in json.loads(text)["files"]}
+        if expect_provenance:
+            assert str(folder / "IMG_0042.jpg") in files and digest in text
+        else:
+            assert sorted(files) == ["IMG_0042.jpg", "missing.jpg"]
+            assert files["IMG_0042.jpg"]["destination"] == "IMG_0042.veiled.jpg"
+            assert "alice-home" not in text and str(tmp_path) not in text, text
+            assert digest not in text and "source_sha256" not in text
+            assert files["IMG_0042.jpg"]["passed"] and files["IMG_0042.jpg"]["output_sha256"]

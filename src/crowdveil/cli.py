@@ -69,9 +69,13 @@ def main() -> None:
 @click.option("--audio", type=click.Choice(["drop", "keep"]), default="drop", show_default=True, help="Video: voices identify people, so audio is dropped unless kept.")
 @click.option("--max-megapixels", type=click.FloatRange(1, 10000), default=250.0, show_default=True, help="Refuse larger images (decompression bombs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never originals).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report of every file.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JSON report of every file (file names only: no folders, no digest of the original).")
+@click.option("--report-provenance", is_flag=True,
+              help="Also put the originals' full paths and sha256 in the report (for archives; never share it with the outputs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only print failures.")
-def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path, quiet):
+def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path,
+                  report_provenance, quiet):
     """Anonymize photos and videos (files, folders, globs)."""
     from .runner.batch import plan_jobs, run_batch
     from .ui import print_summary, progress_for
@@ -87,7 +91,8 @@ def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio
         result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
     print_summary(result.reports, console, quiet=quiet)
     if report_path:
-        report_path.write_text(json.dumps({"version": __version__, "files": [r.to_dict() for r in result.reports]}, indent=2))
+        files = [_report_entry(r, provenance=report_provenance) for r in result.reports]
+        report_path.write_text(json.dumps({"version": __version__, "files": files}, indent=2))
     sys.exit(EXIT["ok"] if result.ok else EXIT["failed"])
 
 
@@ -147,6 +152,26 @@ def demo_cmd(folder):
     covered = coverage_of(report, boxes)
     console.print(f"demo faces covered: {covered}/{len(boxes)}")
     sys.exit(EXIT["ok"] if report.passed and covered == len(boxes) else EXIT["failed"])
+
+
+def _report_entry(report, *, provenance: bool) -> dict:
+    """One file's report entry. Reports travel with the outputs, so by default nothing in
+    them leads back to the original: its folder (a user name, a place), or its sha256 (the
+    key under which a copy of the original, seized or posted, is matched)."""
+    entry = report.to_dict()
+    if provenance:
+        return entry
+    entry.pop("source_sha256", None)
+    for key in ("source", "destination"):
+        full = entry.get(key)
+        if full:
+            name = Path(full).name
+            entry[key] = name
+            for field in ("error", "hint"):
+                if entry.get(field):
+                    entry[field] = entry[field].replace(full, name)
+            entry["notes"] = [n.replace(full, name) for n in entry.get("notes", [])]
+    return entry
 
 
 def _guarded(fn):
