@@ -353,3 +353,38 @@ def test_stale_temp_files_beside_the_originals_are_removed(tmp_path, fast_detect
     assert not stale.exists() and unrelated.exists()
     assert_valid_output(src.with_name("img00.veiled.jpg"))
     assert sha256(src) == originals[src]
+
+
+def test_links_planted_in_the_output_folder_redirect_no_write(tmp_path, fast_detector):
+    """A link at out/.crowdveil-manifest.jsonl made crowdveil append to its target, and a
+    linked subfolder of --out received outputs elsewhere."""
+    folder = tmp_path / "in"
+    make_inputs(folder / "sub", 1, size=(320, 240))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone's file\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST_NAME).symlink_to(victim)
+    with pytest.raises(OutputError, match="symbolic link"):
+        _run_batch(plan_jobs([folder], out), Config(), fast_detector)
+    assert victim.read_text() == "someone's file\n"
+
+    (out / MANIFEST_NAME).unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    result = _run_batch(plan_jobs([folder], out), Config(), fast_detector)
+    assert not result.ok and "symbolic link" in result.reports[0].error
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_output_folder_owned_by_another_user_is_refused(tmp_path, fast_detector):
+    if os.getuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    make_inputs(tmp_path / "in", 1, size=(320, 240))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chown(out, 12345, 12345)
+    with pytest.raises(OutputError, match="another user"):
+        _run_batch(plan_jobs([tmp_path / "in"], out), Config(), fast_detector)
+    assert list(out.iterdir()) == []

@@ -21,7 +21,7 @@ from ..errors import CrowdveilError, ModelError
 from ..io.output import TEMP_MARK
 from ..pipeline import anonymize
 from ..types import Check, Report
-from .manifest import Manifest, remove_stale_temp_files
+from .manifest import Manifest, check_inside_output_tree, remove_stale_temp_files
 
 ALREADY_DONE = "already done"
 
@@ -145,6 +145,7 @@ def run_one(
     out_dir = job.out_dir if job.out_dir is not None else job.src.parent
     try:
         if manifest is not None:
+            check_inside_output_tree(manifest.folder, out_dir)
             done = manifest.already_done(job.src, out_dir)
             if done is not None:
                 return _already_done_report(job, done)

@@ -39,6 +39,7 @@ temporary files cleaned away under it.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -49,7 +50,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..config import Config
-from ..errors import InputError, OutputError, WriteFailed
+from ..errors import InputError, OutputError, UnsafeOutputPath, WriteFailed
 from ..io.output import TEMP_MARK
 
 MANIFEST_NAME = ".crowdveil-manifest.jsonl"
@@ -131,6 +132,31 @@ def remove_stale_temp_files(folder: Path, *, prefix: str = "") -> list[Path]:
     return removed
 
 
+def check_output_folder(folder: Path) -> None:
+    """Refuse an output folder that someone else owns (they could swap what is in it) or that is a link."""
+    if folder.is_symlink():
+        raise UnsafeOutputPath(f"the output folder {folder} is a symbolic link",
+                               hint="Give the folder it points to, if it is yours, or choose another --out folder.")
+    owner = folder.stat().st_uid
+    if owner != os.getuid():
+        raise UnsafeOutputPath(f"the output folder {folder} belongs to another user (uid {owner})",
+                               hint="Choose an output folder of your own with --out.")
+
+
+def check_inside_output_tree(root: Path, folder: Path) -> None:
+    """Refuse a subfolder of the output tree reached through a link: outputs would land wherever it points."""
+    try:
+        rel = Path(folder).relative_to(root)
+    except ValueError:
+        return
+    here = Path(root)
+    for part in rel.parts:
+        here = here / part
+        if here.is_symlink():
+            raise UnsafeOutputPath(f"{here} inside the output folder is a symbolic link; crowdveil does not write "
+                                   "through links", hint="Delete the link, or choose another --out folder.")
+
+
 class Manifest:
     """The manifest of one output folder; use as a context manager (holds the lock).
 
@@ -154,8 +180,14 @@ class Manifest:
     def __enter__(self) -> "Manifest":
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a+", encoding="utf-8")
+            check_output_folder(self.folder)
+            # O_NOFOLLOW: a link planted at the manifest's name must not make us append to its target.
+            self._fh = open(self.path, "a+", encoding="utf-8",
+                            opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW, 0o600))
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeOutputPath(f"{self.path} is a symbolic link; crowdveil does not write through links",
+                                       hint="Delete the link, or choose another --out folder.") from exc
             raise _as_write_failed(self.path, exc) from exc
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
