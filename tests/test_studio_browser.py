@@ -118,7 +118,8 @@ def test_review_remove_draw_export(tmp_path, browser):
         page.screenshot(path=str(tmp_path / "studio.png"))
         page.click("#toggle-result")
         assert "/result" in page.locator("#photo").get_attribute("data-src")
-        page.wait_for_function("document.querySelector('#photo').getAttribute('href')?.startsWith('blob:')")
+        # A locator, not wait_for_function: the page's CSP forbids the eval a string predicate needs.
+        page.locator("#photo[href^='blob:']").wait_for(state="attached")
         assert page.locator("rect.region").count() == 0, "the exported copy is shown as written, without boxes"
         page.keyboard.press("r")
         assert page.locator("rect.region").count() == 3
