@@ -67,7 +67,7 @@ def main() -> None:
 @click.option("--threshold", type=click.FloatRange(0.01, 0.99), default=None, help="Detector score threshold (lower finds more).")
 @click.option("--padding", type=click.FloatRange(0.25, 2.0), default=0.3, show_default=True, help="Margin around each face, share of its size per side.")
 @click.option("--audio", type=click.Choice(["drop", "keep"]), default="drop", show_default=True, help="Video: voices identify people, so audio is dropped unless kept.")
-@click.option("--max-megapixels", type=click.FloatRange(1, 10000), default=250.0, show_default=True, help="Refuse larger images (decompression bombs).")
+@click.option("--max-megapixels", type=click.FloatRange(1, 10000), default=250.0, show_default=True, help="Refuse larger images and video frames (decompression bombs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never originals).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JSON report of every file (file names only: no folders, no digest of the original).")

@@ -185,6 +185,7 @@ def anonymize_video(
 
     Raises:
         CorruptInput: the file cannot be decoded (as a whole or mid-way).
+        TooLarge: its frames are above ``config.max_megapixels``.
         DetectionFailed: the detector failed on too many frames.
         VerificationFailed: a check failed; nothing was written.
         OutputError: the destination cannot be written.
@@ -227,6 +228,7 @@ class _Run:
 
     def __init__(self, src, temp, config, detector, verifier, tracker, progress, report) -> None:
         self.src, self.temp, self.config = src, temp, config
+        self.max_pixels = int(config.max_megapixels * 1e6)  # per frame, as for a photo
         self.detector, self.verifier = detector, verifier
         # A detector or verifier handed in runs on one thread (it may not be thread-safe);
         # built ones get a pair of views per worker thread (they share one onnxruntime session).
@@ -266,7 +268,7 @@ class _Run:
                     done = self._write(writer, waiting.popleft(), self._regions_for(index, final), done)
 
         try:
-            with VideoSource(self.src, audio=self.config.keep_audio) as source, \
+            with VideoSource(self.src, audio=self.config.keep_audio, max_pixels=self.max_pixels) as source, \
                     _Ahead(self._detect, self._workers(self.detector_given)) as ahead:
                 if first_pass:
                     self._describe_source(source)
@@ -521,7 +523,7 @@ class _Run:
                 raise SpliceImpossible("the file's GOPs do not hold the frames written")
             redo = {gop_of[i] for i in changed}
             redone = {i for i, g in enumerate(gop_of) if g in redo}
-            with VideoSource(self.src) as source:
+            with VideoSource(self.src, max_pixels=self.max_pixels) as source:
                 splicer.write(spliced, redo, self._painted(source.frames(pixels_for=redone.__contains__), redone))
             os.replace(spliced, self.temp)
         except SpliceImpossible as exc:

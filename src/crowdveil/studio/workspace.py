@@ -287,7 +287,7 @@ class Workspace:
     def _video_poster(self, item: Item) -> None:
         from ..io.video import VideoSource
 
-        with VideoSource(item.path) as source:
+        with VideoSource(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
             for frame in source.frames():
                 item.height, item.width = frame.rgb.shape[:2]
                 self._write_preview(item, frame.rgb)
