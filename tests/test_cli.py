@@ -100,3 +100,49 @@ def test_demo_command_covers_every_face(tmp_path):
     assert r.exit_code == EXIT["ok"], r.output
     assert "demo faces covered: 25/25" in r.output
     assert "GPS position" in r.output
+
+
+def test_control_characters_in_file_names_reach_the_terminal_as_visible_escapes(tmp_path):
+    """A name with ESC sequences retitled the terminal and erased earlier lines (another
+    file's FAILED line): every name, message and path is printed as ``ls -b`` would."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    hostile = "x\x1b]0;PWNED\x1b\\\x1b[2A\x1b[2K\x9b2Jgood\u202e.jpg"
+    (folder / hostile).write_bytes(b"not a photo at all\n")
+    (folder / "bad.jpg").write_bytes(b"")
+    pixels, _ = face_on_background(160, 120, faces=((40, 20, 60),))
+    Image.fromarray(pixels).save(folder / "ok.png")
+    runs = [subprocess.run([sys.executable, "-c", "from crowdveil.cli import main; main()", *args],
+                           capture_output=True, text=True)
+            for args in ([str(folder), "--out", str(tmp_path / "out"), "--fast"], ["audit", str(folder / hostile)])]
+    for run in runs:
+        printed = run.stdout + run.stderr
+        assert "Traceback" not in printed, printed
+        assert not [c for c in printed if c in "\x1b\x9b\u202e"], repr(printed)
+        assert "x\\033]0;PWNED\\033\\\\033[2A\\033[2K\\2332Jgood\\u202e.jpg" in printed, printed
+    assert runs[0].returncode == EXIT["failed"]
+    assert "FAILED" in runs[0].stdout and str(folder / "bad.jpg") in runs[0].stdout
+
+
+def test_reports_lead_back_to_no_original_unless_provenance_is_asked(tmp_path):
+    """A --report shared beside the outputs carried the originals' paths and sha256."""
+    folder = tmp_path / "alice-home" / "march"
+    folder.mkdir(parents=True)
+    pixels, _ = face_on_background(160, 120, faces=((40, 20, 60),))
+    src = jpeg_with_phone_metadata(folder / "IMG_0042.jpg", pixels)
+    (folder / "missing.jpg").symlink_to(folder / "gone.jpg")  # its error names the full path
+    digest = sha256(src)
+    for flag, expect_provenance in (([], False), (["--report-provenance"], True)):
+        report = tmp_path / f"report{len(flag)}.json"
+        result = _crowdveil(folder, "--out", tmp_path / f"out{len(flag)}", "--fast", "--report", report, *flag)
+        assert result.returncode == EXIT["failed"], result.stdout + result.stderr
+        text = report.read_text()
+        files = {f["source"]: f for f in json.loads(text)["files"]}
+        if expect_provenance:
+            assert str(folder / "IMG_0042.jpg") in files and digest in text
+        else:
+            assert sorted(files) == ["IMG_0042.jpg", "missing.jpg"]
+            assert files["IMG_0042.jpg"]["destination"] == "IMG_0042.veiled.jpg"
+            assert "alice-home" not in text and str(tmp_path) not in text, text
+            assert digest not in text and "source_sha256" not in text
+            assert files["IMG_0042.jpg"]["passed"] and files["IMG_0042.jpg"]["output_sha256"]

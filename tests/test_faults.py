@@ -159,12 +159,13 @@ def test_output_committed_before_its_manifest_line_is_adopted_not_refused(tmp_pa
     first = _run_batch(jobs, Config(), fast_detector)
     assert first.ok
     lines = (out / MANIFEST_NAME).read_text().splitlines()
-    assert [json.loads(line)["event"] for line in lines] == ["started", "done"]
-    (out / MANIFEST_NAME).write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # the kill cut the done line
+    assert [json.loads(line)["event"] for line in lines] == ["started", "committing", "done"]
+    cut = lines[2][: len(lines[2]) // 2]
+    (out / MANIFEST_NAME).write_text(lines[0] + "\n" + lines[1] + "\n" + cut)  # the kill cut the done line
     again = _run_batch(jobs, Config(), fast_detector)
     assert again.ok and ALREADY_DONE in " ".join(again.reports[0].notes)
     after = (out / MANIFEST_NAME).read_text().splitlines()
-    assert after[1] == lines[1][: len(lines[1]) // 2], "the cut line stays alone on its line"
+    assert after[2] == cut, "the cut line stays alone on its line"
     assert json.loads(after[-1])["event"] == "done", "new lines are not glued to the cut one"
     # An output that existed before the interrupted run started is not adopted.
     other = tmp_path / "out2"
@@ -175,6 +176,39 @@ def test_output_committed_before_its_manifest_line_is_adopted_not_refused(tmp_pa
     refused = _run_batch(plan_jobs([src], other), Config(), fast_detector)
     assert not refused.ok and "already exists" in refused.reports[0].error
     assert (other / "img00.veiled.jpg").read_bytes() == b"someone else's file"
+    assert sha256(src) == originals[src]
+
+
+def test_a_file_put_at_the_output_name_while_interrupted_is_never_adopted(tmp_path, fast_detector):
+    """The attack: interrupt a run, copy the original to its output name, run the same
+    command again. Only bytes whose sha256 the run recorded after every check passed
+    may be adopted; anything else is refused and never reported as verified."""
+    originals = make_inputs(tmp_path / "in", 1, size=(320, 240))
+    src = next(iter(originals))
+    out = tmp_path / "out"
+    planted = out / "img00.veiled.jpg"
+    jobs = plan_jobs([src], out)
+    # Interrupted before any output passed its checks: a "started" line only.
+    with Manifest(out, Config()) as manifest:
+        manifest.record_started(src, out)
+    planted.write_bytes(src.read_bytes())
+    rerun = _run_batch(jobs, Config(), fast_detector)
+    assert not rerun.ok and "already exists" in rerun.reports[0].error
+    assert not any(ALREADY_DONE in n for n in rerun.reports[0].notes)
+    # Interrupted between "committing" and the rename, then the file swapped: the digest differs.
+    with Manifest(out, Config()) as manifest:
+        manifest.record_started(src, out)
+        manifest.record_committing(src, planted, "0" * 64)
+    rerun = _run_batch(jobs, Config(), fast_detector)
+    assert not rerun.ok and "already exists" in rerun.reports[0].error
+    # Through the CLI, as the attack was run: exit 1, never "anonymized and verified".
+    with Manifest(out, Config(preset="fast")) as manifest:
+        manifest.record_started(src, out)
+    result = CliRunner().invoke(main, [str(src), "--out", str(out), "--fast"])
+    assert result.exit_code == EXIT["failed"], result.output
+    assert "0 of 1 file(s) anonymized and verified" in " ".join(result.output.split())
+    assert "already done" not in result.output
+    assert planted.read_bytes() == src.read_bytes(), "nothing of ours claims the planted file"
     assert sha256(src) == originals[src]
 
 
@@ -284,6 +318,27 @@ def test_read_only_output_folder_gives_a_clean_error(tmp_path, monkeypatch, moun
     assert {p: sha256(p) for p in originals} == originals
 
 
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_a_signal_while_a_photo_is_verified_leaves_nothing_beside_the_original(tmp_path, signame):
+    """Closing the terminal (SIGHUP) used to end the process with the unverified temp file
+    left beside the original; every terminating signal now unwinds like Ctrl-C."""
+    make_inputs(tmp_path / "in", 1, size=(320, 240))
+    script = (
+        "import os, signal\n"
+        "from crowdveil import Config, anonymize\n"
+        "from crowdveil.detect.centerface import CenterFace\n"
+        "class SignalWhileVerifying(CenterFace):\n"
+        "    def detect(self, rgb):\n"
+        f"        os.kill(os.getpid(), signal.{signame})\n"
+        "        return super().detect(rgb)\n"
+        f"anonymize({str(tmp_path / 'in' / 'img00.jpg')!r}, None, Config(), detector=CenterFace(0.3), "
+        "verifier=SignalWhileVerifying(0.3))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "KeyboardInterrupt" in run.stderr, run.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["img00.jpg"], "no temp file, no output"
+
+
 def test_stale_temp_files_beside_the_originals_are_removed(tmp_path, fast_detector):
     """Without --out, outputs go beside the originals: a killed run's hidden temp file
     there is removed on the next run (only that output's temp files are touched)."""
@@ -298,3 +353,38 @@ def test_stale_temp_files_beside_the_originals_are_removed(tmp_path, fast_detect
     assert not stale.exists() and unrelated.exists()
     assert_valid_output(src.with_name("img00.veiled.jpg"))
     assert sha256(src) == originals[src]
+
+
+def test_links_planted_in_the_output_folder_redirect_no_write(tmp_path, fast_detector):
+    """A link at out/.crowdveil-manifest.jsonl made crowdveil append to its target, and a
+    linked subfolder of --out received outputs elsewhere."""
+    folder = tmp_path / "in"
+    make_inputs(folder / "sub", 1, size=(320, 240))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone's file\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST_NAME).symlink_to(victim)
+    with pytest.raises(OutputError, match="symbolic link"):
+        _run_batch(plan_jobs([folder], out), Config(), fast_detector)
+    assert victim.read_text() == "someone's file\n"
+
+    (out / MANIFEST_NAME).unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    result = _run_batch(plan_jobs([folder], out), Config(), fast_detector)
+    assert not result.ok and "symbolic link" in result.reports[0].error
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_output_folder_owned_by_another_user_is_refused(tmp_path, fast_detector):
+    if os.getuid() != 0:
+        pytest.skip("making a folder owned by another user needs root")
+    make_inputs(tmp_path / "in", 1, size=(320, 240))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chown(out, 12345, 12345)
+    with pytest.raises(OutputError, match="another user"):
+        _run_batch(plan_jobs([tmp_path / "in"], out), Config(), fast_detector)
+    assert list(out.iterdir()) == []

@@ -363,3 +363,102 @@ def test_cli_reports_each_hostile_file_in_one_line_and_keeps_going(tmp_path):
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["good.veiled.jpg"]
     assert non_structural(exiftool_tags(out / "good.veiled.jpg")) == {}
     assert {p.name: sha256(p) for p in folder.iterdir()} == before
+
+
+def _special_files(folder: Path) -> None:
+    """What a hostile folder can hold besides photos: a FIFO, a link to a device, a link loop."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "b.jpg")  # opening it for reading waits for a writer, forever
+    (folder / "zero.jpg").symlink_to("/dev/zero")  # reading it never ends
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")  # resolve() raised RuntimeError
+    pixels, _ = face_on_background(160, 120, faces=((50, 20, 70),))
+    jpeg_with_phone_metadata(folder / "a.jpg", pixels)
+    jpeg_with_phone_metadata(folder / "c.jpg", pixels)
+
+
+def test_fifo_device_and_link_loop_are_refused_one_line_each_and_the_batch_goes_on(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "in"
+    _special_files(folder)
+    out = tmp_path / "out"
+    # A walk skips zero.jpg (a link out of the folder); named, it is refused like the others.
+    for args, refused in (([str(folder), "--out", str(out)], ("b.jpg", "loop.jpg")),
+                          ([str(folder / "b.jpg"), str(folder / "zero.jpg"), str(folder / "loop.jpg"),
+                            str(folder / "a.jpg")], ("b.jpg", "zero.jpg", "loop.jpg"))):
+        # timeout only guards against the hang this test is about
+        run = subprocess.run([sys.executable, "-c", "from crowdveil.cli import main; main()", *args, "--fast", "-q"],
+                             capture_output=True, text=True, timeout=300)
+        text = " ".join((run.stdout + run.stderr).split())
+        assert run.returncode == EXIT["failed"], text
+        assert "Traceback" not in text and "MemoryError" not in text and "RuntimeError" not in text, text
+        for name in refused:
+            assert f"FAILED {folder / name}" in text, (name, text)
+        assert "not a regular file" in text and "loops" in text
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.veiled.jpg", "c.veiled.jpg"]
+    assert (folder / "a.veiled.jpg").exists()
+
+
+def test_special_files_do_not_block_the_studio(tmp_path):
+    """A FIFO blocked the studio's only analysis worker, and a link loop stopped it at start."""
+    import threading
+
+    from crowdveil.studio.workspace import Workspace
+
+    folder = tmp_path / "in"
+    _special_files(folder)
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+    try:
+        items = {item.name: item for item in workspace.add_folder(folder)}
+        idle = threading.Thread(target=workspace.wait_idle, daemon=True)
+        idle.start()
+        idle.join(timeout=300)  # guards against the hang only
+        assert not idle.is_alive(), "the analysis worker is stuck"
+        assert {n: i.status for n, i in items.items()} == {"a.jpg": "ready", "b.jpg": "error", "c.jpg": "ready",
+                                                          "loop.jpg": "error"}
+        assert "not a regular file" in items["b.jpg"].message and "loops" in items["loop.jpg"].message
+        uploaded_zero = workspace.add_upload("z", folder / "zero.jpg")  # a device reached by name
+        workspace.wait_idle()
+        assert uploaded_zero.status == "error" and "not a regular file" in uploaded_zero.message
+    finally:
+        workspace.close()
+
+
+def test_a_folder_walk_does_not_follow_links_out_of_the_folder(tmp_path):
+    """``src/link.jpg → ../outside/another_users_photo.jpg`` was previewed and exported by the studio."""
+    import http.client
+    import json
+
+    from crowdveil.studio.app import KEY_HEADER
+    from crowdveil.studio.server import StudioServer
+    from crowdveil.studio.workspace import Workspace
+
+    pixels, _ = face_on_background(160, 120, faces=((50, 20, 70),))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    jpeg_with_phone_metadata(outside / "another_users_photo.jpg", pixels)
+    folder = tmp_path / "src"
+    (folder / "sub").mkdir(parents=True)
+    jpeg_with_phone_metadata(folder / "mine.jpg", pixels)
+    (folder / "link.jpg").symlink_to(outside / "another_users_photo.jpg")
+    (folder / "sub" / "inside-link.jpg").symlink_to(folder / "mine.jpg")  # stays inside: kept
+    (folder / "linked-dir").symlink_to(outside, target_is_directory=True)
+
+    from crowdveil.runner.batch import plan_jobs
+
+    assert sorted(j.src.name for j in plan_jobs([folder], tmp_path / "out")) == ["inside-link.jpg", "mine.jpg"]
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+    workspace.add_folder(folder)
+    with StudioServer(workspace) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.request("GET", f"/?token={server.token}")
+        response = conn.getresponse()
+        response.read()
+        conn.request("GET", "/api/state", headers={"Cookie": response.getheader("set-cookie").split(";")[0],
+                                                   KEY_HEADER: response.getheader("location").partition("#key=")[2]})
+        state = json.loads(conn.getresponse().read())
+        conn.close()
+    assert sorted(i["name"] for i in state["items"]) == ["inside-link.jpg", "mine.jpg"]

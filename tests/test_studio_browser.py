@@ -78,7 +78,8 @@ def test_review_remove_draw_export(tmp_path, browser):
     requests: list[str] = []
     with StudioServer(workspace) as server:
         assert oct(workspace.private_dir.stat().st_mode & 0o777) == "0o700"
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)  # CSP violations too
@@ -116,7 +117,9 @@ def test_review_remove_draw_export(tmp_path, browser):
         assert "Verified and saved" in result_text, result_text
         page.screenshot(path=str(tmp_path / "studio.png"))
         page.click("#toggle-result")
-        assert "/result" in page.locator("#photo").get_attribute("href")
+        assert "/result" in page.locator("#photo").get_attribute("data-src")
+        # A locator, not wait_for_function: the page's CSP forbids the eval a string predicate needs.
+        page.locator("#photo[href^='blob:']").wait_for(state="attached")
         assert page.locator("rect.region").count() == 0, "the exported copy is shown as written, without boxes"
         page.keyboard.press("r")
         assert page.locator("rect.region").count() == 3
@@ -125,9 +128,17 @@ def test_review_remove_draw_export(tmp_path, browser):
         downloaded = Path(download.value.path()).read_bytes()
         page.keyboard.press("Escape")
         assert page.locator(".card .status.ok", has_text="Exported and verified").count() == 1
+        assert page.locator(".card img").first.get_attribute("src").startswith("blob:")
         assert errors == []
+        # A second tab of the same browser has the cookie but not the tab's key: it sees no file.
+        other = context.new_page()
+        other.goto(server.origin + "/")
+        other.locator("#no-access").wait_for(state="visible")
+        status = other.evaluate("fetch('/api/state').then((r) => r.status)")
+        assert status == 403
+        other.close()
         private = workspace.private_dir
-        page.close()
+        context.close()
     assert not private.exists(), "the private folder (previews) must be deleted when the studio stops"
 
     exported = out / "march.veiled.jpg"
@@ -210,7 +221,9 @@ def test_video_export_shows_progress_and_frames(tmp_path, browser):
         assert frames.count() == 4
         page.wait_for_function("[...document.querySelectorAll('#frames img')].every(i => i.complete && i.naturalWidth > 0)")
         assert page.locator("#progress-text").inner_text() == "done"
-        shown = page.request.get(server.origin + frames.first.get_attribute("src"))
+        key = page.evaluate("sessionStorage.getItem('crowdveil-key')")
+        shown = page.request.get(server.origin + frames.first.get_attribute("data-src"),
+                                 headers={"X-Crowdveil-Key": key})
         assert shown.ok
         (tmp_path / "frame.jpg").write_bytes(shown.body())
         page.close()

@@ -1,26 +1,34 @@
 """The studio's server seen from outside: plain HTTP requests, no browser.
 
-DNS rebinding (wrong Host), no token / no cookie, cross-origin changes,
-security headers, upload limits and the private folder for originals.
+DNS rebinding (wrong Host), no token / no cookie, the cookie caught by
+another local port, cross-origin changes, security headers, upload limits
+and the private folder for originals.
 """
 
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
+import http.server
 import json
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata
 from crowdveil.config import Config
+from crowdveil.detect.base import Detector
+from crowdveil.studio.app import KEY_HEADER
 from crowdveil.studio.server import StudioServer
 from crowdveil.studio.workspace import Workspace
+from crowdveil.types import Detections
 
 UPLOAD_LIMIT = 64 << 10
 
@@ -31,6 +39,7 @@ class Client:
     def __init__(self, server: StudioServer) -> None:
         self.server = server
         self.cookie: str | None = None
+        self.key: str | None = None  # the page's per-tab secret, from the redirect's fragment
 
     def request(self, method: str, path: str, *, host: str | None = None, cookie: str | None = None,
                 origin: str | None = None, body=None, headers: dict | None = None, chunked: bool = False):
@@ -50,13 +59,16 @@ class Client:
         status, headers, _ = self.request("GET", f"/?token={self.server.token}")
         assert status == 303, status
         self.cookie = headers["set-cookie"].split(";")[0]
+        self.key = headers["location"].partition("#key=")[2]
         return self.cookie
 
     def get(self, path: str, **kw):
+        kw["headers"] = {KEY_HEADER: self.key, **kw.get("headers", {})}
         return self.request("GET", path, cookie=self.cookie, **kw)
 
     def post(self, path: str, body=b"", **kw):
         kw.setdefault("origin", self.server.origin)
+        kw["headers"] = {KEY_HEADER: self.key, **kw.get("headers", {})}
         return self.request("POST", path, cookie=self.cookie, body=body, **kw)
 
 
@@ -85,7 +97,9 @@ def test_listens_on_loopback_only(server):
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:{other}", "localhost",
-                                  "127.0.0.1", "0.0.0.0:{port}", "[::1]:{port}", "127.0.0.1:{port}.evil.example", ""])
+                                  "127.0.0.1", "0.0.0.0:{port}", "[::1]:{port}", "127.0.0.1:{port}.evil.example", "",
+                                  "127.0.0.1.nip.io:{port}", "localhost.:{port}", "127.1:{port}", "0x7f000001:{port}",
+                                  "[::1]"])
 def test_wrong_host_is_refused_even_with_a_valid_cookie(client, server, host):
     """DNS rebinding: another site's page reaching 127.0.0.1 still sends its own Host."""
     host = host.format(port=server.port, other=server.port + 1)
@@ -122,7 +136,7 @@ def test_no_token_no_access(server):
 def test_token_becomes_an_httponly_strict_cookie_once(server):
     c = Client(server)
     status, headers, _ = c.request("GET", f"/?token={server.token}")
-    assert status == 303 and headers["location"] == "/"
+    assert status == 303 and re.fullmatch(r"/#key=[\w-]{40,}", headers["location"]), headers["location"]
     cookie = headers["set-cookie"]
     attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
     assert {"httponly", "samesite=strict", "path=/"} <= attributes
@@ -134,9 +148,9 @@ def test_token_becomes_an_httponly_strict_cookie_once(server):
     status, headers, body = c.request("GET", f"/?token={server.token}")
     assert status == 403 and "set-cookie" not in headers
     assert b"already used" in body
-    # The browser that has the cookie may follow the link again.
+    # The browser that has the cookie may follow the link again, but is not handed the page's key again.
     status, headers, _ = c.request("GET", f"/?token={server.token}", cookie=f"{name}={value}")
-    assert status == 303
+    assert status == 303 and headers["location"] == "/"
 
 
 @pytest.mark.parametrize("origin", [None, "http://evil.example", "null", "http://127.0.0.1:{other}",
@@ -279,7 +293,8 @@ def test_cli_prints_a_one_time_link_and_serves_the_folder(tmp_path):
         response.read()
         assert response.status == 303
         cookie = response.getheader("set-cookie").split(";")[0]
-        conn.request("GET", "/api/state", headers={"Cookie": cookie})
+        key = response.getheader("location").split("#key=", 1)[1]
+        conn.request("GET", "/api/state", headers={"Cookie": cookie, KEY_HEADER: key})
         state = json.loads(conn.getresponse().read())
         conn.close()
         assert sorted(i["name"] for i in state["items"]) == ["a.jpg", "b.jpg"]
@@ -292,3 +307,256 @@ def test_cli_prints_a_one_time_link_and_serves_the_folder(tmp_path):
             if proc.poll() is None:
                 proc.kill()
     assert proc.returncode == 0, "".join(lines) + proc.stdout.read()
+
+
+class CookieCatcher:
+    """Another local listener (any local account or service may open one): it keeps
+    the Cookie header of every request a browser sends it."""
+
+    def __init__(self) -> None:
+        caught = self.caught = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                caught.append(self.headers.get("Cookie", ""))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "CookieCatcher":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FoundFace(Detector):
+    """The face the analysis "finds", at a known place (the verifier stays the real one)."""
+
+    name = "found-face"
+
+    def __init__(self, box) -> None:
+        self.box = box
+
+    def detect(self, rgb):
+        return Detections.from_boxes([list(self.box)], score=[0.9])
+
+
+@pytest.fixture
+def studio_with_a_face(tmp_path):
+    pixels, (face,) = face_on_background(160, 120, faces=((50, 20, 60),))
+    data = jpeg_with_phone_metadata(tmp_path / "small.jpg", pixels).read_bytes()
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out", detector=FoundFace(face),
+                          max_upload_bytes=UPLOAD_LIMIT)
+    with StudioServer(workspace) as server:
+        client = Client(server)
+        client.login()
+        status, _, body = client.post("/api/upload?name=street.jpg", data,
+                                      headers={"Content-Type": "application/octet-stream"})
+        assert status == 200
+        workspace.wait_idle()
+        yield server, client, json.loads(body)["id"], face
+
+
+def test_the_cookie_caught_by_another_local_port_opens_nothing(studio_with_a_face, tmp_path):
+    """Cookies do not separate ports: a browser sent to another 127.0.0.1 port hands that
+    listener the studio's cookie. With it alone the attacker must get nothing."""
+    server, _, item_id, _ = studio_with_a_face
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    # A fresh studio link, opened in this "browser" (the cookie jar keeps cookies by host, as browsers do).
+    server.app.token_used = False
+    with browser.open(f"{server.url}") as response:
+        assert response.status == 200 and b"crowdveil studio" in response.read()
+    with CookieCatcher() as attacker:
+        browser.open(f"http://127.0.0.1:{attacker.port}/").read()
+    stolen = [c for c in attacker.caught[0].split("; ") if c.startswith(f"crowdveil_studio_{server.port}=")]
+    assert stolen, f"the listener on another port must have received the studio cookie: {attacker.caught}"
+    thief = Client(server)
+    thief.cookie = stolen[0]
+    thief.key = ""
+    for path in ("/api/state", f"/api/items/{item_id}/preview", f"/api/items/{item_id}/download"):
+        status, _, body = thief.get(path)
+        assert status == 403, (path, status)
+        assert b"street" not in body and b"\xff\xd8" not in body[:2]
+    status, _, body = thief.get("/")  # the page itself holds no file, no name, no folder
+    assert status == 200 and b"street" not in body and str(server.workspace.out_dir).encode() not in body
+    status, headers, _ = thief.get(f"/?token={server.token}")
+    assert status == 303 and "#" not in headers["location"], "the cookie must not earn the page's key"
+    # The export the attack forged: everything "left visible", Origin forged.
+    status, _, _ = thief.post(f"/api/items/{item_id}/export",
+                              json.dumps({"regions": [], "removed": [{"box": [0, 0, 1024, 10000]}]}).encode(),
+                              headers={"Content-Type": "application/json"})
+    assert status == 403
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_region_left_visible_must_be_a_face_the_studio_found(studio_with_a_face, tmp_path):
+    """Even from the page itself, "left visible" cannot be an arbitrary area: the verifier
+    ignores faces there, so a huge box would let a file with no face covered pass."""
+    server, client, item_id, face = studio_with_a_face
+    export = f"/api/items/{item_id}/export"
+    headers = {"Content-Type": "application/json"}
+    for removed in ([{"box": [0, 0, 1024, 10000]}], [{"box": [0, 0, 40, 40]}],
+                    [{"box": list(face)}, {"box": [0, 0, 1024, 10000]}],
+                    [{"box": [0, 0, 1024, 10000], "kind": "face", "source": "detector", "score": 1}]):
+        status, _, body = client.post(export, json.dumps({"regions": [], "removed": removed}).encode(), headers=headers)
+        assert status == 400, (removed, status, body)
+        assert "face the studio found" in json.loads(body)["error"]
+    assert not (tmp_path / "out").exists()
+    # The face itself, as found (or nudged a little), may be left visible: the person clicked it.
+    nudged = [face[0] + 2, face[1] + 2, face[2] + 2, face[3] + 2]
+    status, _, body = client.post(export, json.dumps({"regions": [], "removed": [{"box": nudged}]}).encode(),
+                                  headers=headers)
+    assert status == 200, body
+    assert json.loads(body)["status"] == "exported"
+
+
+def test_an_unrelated_or_planted_cookie_does_not_lock_the_user_out(client, server):
+    """Other local apps set cookies for 127.0.0.1 too (a JSON value stopped the old parser),
+    and another port can plant a same-named cookie that the browser sends first."""
+    ours = client.cookie
+    name = ours.split("=", 1)[0]
+    for header in (f'prefs={{"theme":"dark"}}; {ours}', f'{ours}; prefs={{"theme":"dark"}}; x="\\',
+                   f"{name}=planted-by-another-port; {ours}", f"a=b;;{ours};c"):
+        status, _, body = client.request("GET", "/api/state", cookie=header, headers={KEY_HEADER: client.key})
+        assert status == 200, header
+        assert "items" in json.loads(body)
+    status, _, _ = client.request("GET", "/api/state", cookie=f'prefs={{"theme":"dark"}}; {name}=planted',
+                                  headers={KEY_HEADER: client.key})
+    assert status == 403
+
+
+def _start_studio_cli(tmp_path: Path, *args: str, env: dict | None = None):
+    """``crowdveil studio`` in a process of its own; returns it and the port/token it printed."""
+    import os
+
+    proc = subprocess.Popen([sys.executable, "-c", "from crowdveil.cli import main; main()", "studio", *args, "--fast"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                            env={**os.environ, **(env or {})})
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=([\w-]+)", line)
+        if match:
+            return proc, int(match.group(1)), match.group(2), lines
+
+
+def _stop(proc, sig=signal.SIGINT) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+
+
+def test_the_browser_is_opened_without_the_link_on_its_command_line(tmp_path):
+    """Every local user can read a starting browser's argv (/proc/*/cmdline): the one-time
+    link must not be in it. The browser gets a 0600 page in the private folder instead."""
+    argv_file = tmp_path / "browser-argv.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {argv_file}\n")
+    browser.chmod(0o700)
+    proc, port, token, _ = _start_studio_cli(tmp_path, env={"BROWSER": f"{browser} %s"})
+    try:
+        for _ in range(600):
+            if argv_file.exists() and argv_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        argv = argv_file.read_text()
+        assert token not in argv, "the token must never be on a command line"
+        launcher = Path(argv.strip().removeprefix("file://"))
+        assert launcher.name == "open-studio.html" and launcher.stat().st_mode & 0o777 == 0o600
+        assert launcher.parent.stat().st_mode & 0o777 == 0o700
+        page = launcher.read_text()
+        assert f"http://127.0.0.1:{port}/?token={token}" in page and 'http-equiv="refresh"' in page
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/?token={token}")
+        assert conn.getresponse().status == 303, "the link the launcher opens still works"
+        conn.close()
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    assert not launcher.parent.exists()
+
+
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGQUIT", "SIGTERM"])
+def test_closing_the_terminal_deletes_the_uploaded_originals(tmp_path, signame):
+    """SIGHUP (the terminal closed) and SIGQUIT used to end the studio on the spot, leaving
+    uploaded originals and previews in the private folder."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    data = small_jpeg(tmp_path)
+    proc, port, token, _ = _start_studio_cli(tmp_path, "--no-browser", env={"XDG_RUNTIME_DIR": str(runtime)})
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", f"/?token={token}")
+        response = conn.getresponse()
+        response.read()
+        headers = {"Cookie": response.getheader("set-cookie").split(";")[0],
+                   KEY_HEADER: response.getheader("location").partition("#key=")[2],
+                   "Origin": f"http://127.0.0.1:{port}", "Content-Type": "application/octet-stream"}
+        conn.request("POST", "/api/upload?name=street.jpg", body=data, headers=headers)
+        upload = conn.getresponse()
+        upload.read()
+        assert upload.status == 200
+        conn.close()
+        (private,) = runtime.iterdir()  # the private folder is made in $XDG_RUNTIME_DIR
+        assert private.name.startswith("crowdveil-studio-")
+        assert [p for p in private.rglob("*") if p.is_file() and p.read_bytes() == data]
+    finally:
+        _stop(proc, getattr(signal, signame))
+    assert list(runtime.iterdir()) == [], f"{signame} left the private folder behind"
+
+
+def test_private_folders_of_dead_studios_are_removed_at_start(tmp_path, monkeypatch):
+    """A studio killed outright (kill -9, a crash) cannot clean up: the next one does."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        dead_name, alive_name = f"crowdveil-studio-{dead.pid}-abcd", f"crowdveil-studio-{alive.pid}-abcd"
+        for name in (dead_name, alive_name):
+            (runtime / name / "item").mkdir(parents=True, mode=0o700)
+            (runtime / name / "item" / "original.jpg").write_bytes(b"\xff\xd8 someone's face")
+        (runtime / "crowdveil-studio-nopid").mkdir(mode=0o700)
+        (runtime / "crowdveil-studio-12345678").mkdir(mode=0o700)  # an older studio's random name, all digits
+        workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+        try:
+            assert workspace.private_dir.parent == runtime
+            left = sorted(p.name for p in runtime.iterdir())
+            assert dead_name not in left
+            assert {alive_name, "crowdveil-studio-nopid", "crowdveil-studio-12345678",
+                    workspace.private_dir.name} <= set(left)
+        finally:
+            workspace.close()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_runtime_folder_others_can_enter_is_not_used(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o755)
+    runtime.chmod(0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+    try:
+        assert workspace.private_dir.parent != runtime
+    finally:
+        workspace.close()

@@ -481,6 +481,39 @@ def test_face_left_after_repair_fails_closed(moving_face, tmp_path):
     assert not (tmp_path / "out.mp4").exists() and no_temp_files(tmp_path)
 
 
+def test_resume_after_an_interrupted_video_adopts_only_what_was_verified(tmp_path):
+    """Interrupt ``crowdveil SRC --out OUT`` mid-video, copy the original to the output
+    name, run again: the copy must be refused, not reported as done. A run that
+    committed records the digest it renamed, and that file is adopted."""
+    from crowdveil.runner.batch import ALREADY_DONE, plan_jobs, run_batch
+
+    src = tmp_path / "in" / "street.mp4"
+    src.parent.mkdir()
+    make_clip(src, metadata={"location": "+48.8566+002.3522/"})
+    out = tmp_path / "out"
+    jobs = plan_jobs([src], out)
+    config = Config(preset="fast")
+
+    def interrupt(done, total):
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(jobs, config, on_frames=interrupt)
+    assert no_temp_files(out)
+    planted = out / "street.veiled.mp4"
+    shutil.copyfile(src, planted)
+    again = run_batch(jobs, config)
+    assert not again.ok and "already exists" in again.reports[0].error
+    assert not any(ALREADY_DONE in n for n in again.reports[0].notes)
+
+    planted.unlink()
+    done = run_batch(jobs, config)
+    assert done.ok and sha256(planted) == done.reports[0].output_sha256
+    lines = [json.loads(line) for line in (out / ".crowdveil-manifest.jsonl").read_text().splitlines()]
+    assert [e["output_sha256"] for e in lines if e["event"] == "committing"] == [sha256(planted)]
+
+
 def test_interrupt_mid_video_leaves_no_output(moving_face, tmp_path):
     src, _ = moving_face
 
@@ -495,8 +528,10 @@ def test_interrupt_mid_video_leaves_no_output(moving_face, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_kill_leaves_no_output(moving_face, tmp_path):
-    """SIGTERM mid-run unwinds like Ctrl-C: the temp file is deleted, no output appears."""
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_kill_leaves_no_output(moving_face, tmp_path, signame):
+    """``kill``, a closed terminal (SIGHUP) or Ctrl-\\ mid-run unwind like Ctrl-C: the temp
+    file is deleted, no output appears."""
     import sys
 
     src, _ = moving_face
@@ -506,7 +541,7 @@ def test_kill_leaves_no_output(moving_face, tmp_path):
         "from crowdveil.detect.centerface import CenterFace\n"
         "from crowdveil.pipeline_video import anonymize_video\n"
         "def progress(done, total):\n"
-        "    if done == 5: os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"    if done == 5: os.kill(os.getpid(), signal.{signame})\n"
         f"anonymize_video({str(src)!r}, {str(tmp_path / 'out.mp4')!r}, Config(), detector=CenterFace(0.2), progress=progress)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from . import __version__
 from .config import PRESETS, SHAPES, STYLES, Config
 from .errors import CrowdveilError, ModelError
+from .ui import shown
 
 EXIT = {"ok": 0, "failed": 1, "usage": 2, "setup": 3, "interrupted": 130}
 
@@ -67,11 +67,15 @@ def main() -> None:
 @click.option("--threshold", type=click.FloatRange(0.01, 0.99), default=None, help="Detector score threshold (lower finds more).")
 @click.option("--padding", type=click.FloatRange(0.25, 2.0), default=0.3, show_default=True, help="Margin around each face, share of its size per side.")
 @click.option("--audio", type=click.Choice(["drop", "keep"]), default="drop", show_default=True, help="Video: voices identify people, so audio is dropped unless kept.")
-@click.option("--max-megapixels", type=click.FloatRange(1, 10000), default=250.0, show_default=True, help="Refuse larger images (decompression bombs).")
+@click.option("--max-megapixels", type=click.FloatRange(1, 10000), default=250.0, show_default=True, help="Refuse larger images and video frames (decompression bombs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never originals).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a JSON report of every file.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JSON report of every file (file names only: no folders, no digest of the original).")
+@click.option("--report-provenance", is_flag=True,
+              help="Also put the originals' full paths and sha256 in the report (for archives; never share it with the outputs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only print failures.")
-def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path, quiet):
+def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path,
+                  report_provenance, quiet):
     """Anonymize photos and videos (files, folders, globs)."""
     from .runner.batch import plan_jobs, run_batch
     from .ui import print_summary, progress_for
@@ -87,7 +91,8 @@ def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio
         result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
     print_summary(result.reports, console, quiet=quiet)
     if report_path:
-        report_path.write_text(json.dumps({"version": __version__, "files": [r.to_dict() for r in result.reports]}, indent=2))
+        files = [_report_entry(r, provenance=report_provenance) for r in result.reports]
+        report_path.write_text(json.dumps({"version": __version__, "files": files}, indent=2))
     sys.exit(EXIT["ok"] if result.ok else EXIT["failed"])
 
 
@@ -108,8 +113,8 @@ def audit_cmd(files, as_json):
         dirty |= not a.clean
         results[str(f)] = {"format": a.format, "kinds": a.kinds, "where": sorted({x.where for x in a.findings})}
         if not as_json:
-            status = "[green]clean[/]" if a.clean else "[red]" + escape(", ".join(a.kinds)) + "[/]"
-            console.print(f"{escape(str(f))} ({a.format}): {status}", soft_wrap=True, emoji=False)  # one line per file, names as they are
+            status = "[green]clean[/]" if a.clean else "[red]" + shown(", ".join(a.kinds)) + "[/]"
+            console.print(f"{shown(f)} ({a.format}): {status}", soft_wrap=True, emoji=False)  # one line per file, names as they are
     if as_json:
         click.echo(json.dumps(results, indent=2))
     sys.exit(EXIT["failed"] if dirty else EXIT["ok"])
@@ -124,7 +129,7 @@ def doctor_cmd():
     for name, passed, detail in run_checks():
         ok &= passed
         mark = "[green]ok[/]  " if passed else "[red]MISSING[/]"
-        console.print(f"{mark} {escape(name)}: {escape(detail)}")
+        console.print(f"{mark} {shown(name)}: {shown(detail)}")
     sys.exit(EXIT["ok"] if ok else EXIT["setup"])
 
 
@@ -138,15 +143,35 @@ def demo_cmd(folder):
 
     src = folder / "crowd.jpg"
     boxes = write_demo(src)
-    console.print(f"demo input: {src} ({len(boxes)} faces from 10 to 300 px, EXIF GPS, serial, thumbnail)")
+    console.print(f"demo input: {shown(src)} ({len(boxes)} faces from 10 to 300 px, EXIF GPS, serial, thumbnail)")
     report = _guarded(lambda: anonymize(src, None, Config(overwrite=True)))
     print_summary([report], console, quiet=False, detail=True)
     from .demo import coverage_of
 
-    console.print(f"metadata removed: {', '.join(report.metadata_removed)}", soft_wrap=True)
+    console.print(f"metadata removed: {shown(', '.join(report.metadata_removed))}", soft_wrap=True)
     covered = coverage_of(report, boxes)
     console.print(f"demo faces covered: {covered}/{len(boxes)}")
     sys.exit(EXIT["ok"] if report.passed and covered == len(boxes) else EXIT["failed"])
+
+
+def _report_entry(report, *, provenance: bool) -> dict:
+    """One file's report entry. Reports travel with the outputs, so by default nothing in
+    them leads back to the original: its folder (a user name, a place), or its sha256 (the
+    key under which a copy of the original, seized or posted, is matched)."""
+    entry = report.to_dict()
+    if provenance:
+        return entry
+    entry.pop("source_sha256", None)
+    for key in ("source", "destination"):
+        full = entry.get(key)
+        if full:
+            name = Path(full).name
+            entry[key] = name
+            for field in ("error", "hint"):
+                if entry.get(field):
+                    entry[field] = entry[field].replace(full, name)
+            entry["notes"] = [n.replace(full, name) for n in entry.get("notes", [])]
+    return entry
 
 
 def _guarded(fn):
@@ -162,9 +187,9 @@ def _guarded(fn):
 
 
 def _fail(message: str, hint: str | None, code: int):
-    err_console.print(f"[bold red]crowdveil:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]crowdveil:[/] {shown(message)}", soft_wrap=True)
     if hint:
-        err_console.print(f"  what to do: {escape(hint)}", soft_wrap=True)
+        err_console.print(f"  what to do: {shown(hint)}", soft_wrap=True)
     sys.exit(code)
 
 

@@ -29,7 +29,9 @@ class Config:
         threshold: detector score threshold; ``None`` uses the preset's.
         verify: re-read the output and re-detect before keeping it. Turning it
             off is possible from the library only, for benchmarks.
-        max_megapixels: refuse images whose declared size is larger.
+        max_megapixels: refuse images, and videos whose frames, declare a larger
+            size; also a memory budget: an image whose decode would need more bytes
+            than an 8-bit photo of this size is refused (``io.image.memory_budget``).
         jpeg_quality: quality of JPEG outputs.
         keep_audio: video only; audio is dropped by default (voices identify).
         overwrite: replace an existing *output* file (never an original).

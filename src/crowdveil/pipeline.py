@@ -43,6 +43,7 @@ def anonymize(
     verifier: Detector | None = None,
     out_dir: str | Path | None = None,
     progress=None,
+    on_commit: Callable[[Path, str], None] | None = None,
 ) -> Report:
     """Write an anonymized, verified copy of ``src`` to ``dst``.
 
@@ -58,6 +59,9 @@ def anonymize(
         out_dir: with no ``dst``, write ``<name>.veiled.<ext>`` into this folder.
         progress: videos only: ``progress(frames_done, frames_total_or_None)``
             after each frame (see ``pipeline_video.ProgressCallback``).
+        on_commit: ``on_commit(dst, sha256)`` with the verified output's
+            digest, just before it is renamed into place; if it raises,
+            nothing is renamed (the resume manifest records it here).
 
     Returns:
         The ``Report``; ``report.passed`` is True, otherwise an error is raised.
@@ -75,7 +79,8 @@ def anonymize(
         from .pipeline_video import anonymize_video
 
         dst = Path(dst) if dst is not None else default_destination(src, "mp4", out_dir)
-        return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress)
+        return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
+                               on_commit=on_commit)
     decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
     dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir)
@@ -124,6 +129,8 @@ def anonymize(
             failed = "; ".join(f"{c.name}: {c.detail}" for c in report.checks if not c.passed)
             report.error = f"verification failed ({failed})"
             raise VerificationFailed(f"{src.name}: {report.error}; nothing was written", report=report)
+        if on_commit is not None:
+            on_commit(dst, report.output_sha256)
         pending.commit(overwrite=config.overwrite)
     report.timings_ms["total"] = _ms(started)
     return report
@@ -199,16 +206,9 @@ def default_destination(src: Path, out_fmt: str, out_dir: str | Path | None = No
 
 
 def _read(src: Path) -> bytes:
-    from .errors import CorruptInput, InputError
+    from .io.source import read_regular_file
 
-    try:
-        return src.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{src} does not exist", hint="Check the path.") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{src} is a folder", hint="Pass files, or a folder to the CLI (it walks folders).") from exc
-    except OSError as exc:
-        raise CorruptInput(f"cannot read {src}: {exc.strerror}") from exc
+    return read_regular_file(src)
 
 
 def _ms(since: float) -> float:

@@ -60,11 +60,9 @@ column or row is cropped (the report says so). Keeping it would need
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import mmap
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -171,6 +169,7 @@ def anonymize_video(
     progress: ProgressCallback | None = None,
     tracker: TrackerSettings = TrackerSettings(),
     painted: PaintedCallback | None = None,
+    on_commit: Callable[[Path, str], None] | None = None,
 ) -> Report:
     """Write an anonymized, verified MP4 of the video ``src`` to ``dst``.
 
@@ -186,12 +185,15 @@ def anonymize_video(
         painted: called once, after the last repair round and before the
             file is kept or refused, with the regions painted on each frame
             of the written file (see ``PaintedCallback``).
+        on_commit: ``on_commit(dst, sha256)`` just before the verified
+            output is renamed into place (see ``pipeline.anonymize``).
 
     Returns:
         The ``Report``, with video specifics in ``report.video``.
 
     Raises:
         CorruptInput: the file cannot be decoded (as a whole or mid-way).
+        TooLarge: its frames are above ``config.max_megapixels``.
         DetectionFailed: the detector failed on too many frames.
         VerificationFailed: a check failed; nothing was written.
         OutputError: the destination cannot be written.
@@ -203,7 +205,7 @@ def anonymize_video(
     report.source_sha256 = _sha256_file(src)
     report.metadata_removed = audit_file(src).kinds
 
-    with _terminate_as_interrupt(), PendingOutput(dst) as pending:
+    with PendingOutput(dst) as pending:
         run = _Run(src, pending.path, config, detector, verifier, tracker, progress, report)
         run.encode()
         leftover = run.verify()
@@ -225,6 +227,8 @@ def anonymize_video(
             failed = "; ".join(f"{c.name}: {c.detail}" for c in report.checks if not c.passed)
             report.error = f"verification failed ({failed})"
             raise VerificationFailed(f"{src.name}: {report.error}; nothing was written", report=report)
+        if on_commit is not None:
+            on_commit(dst, report.output_sha256)
         pending.commit(overwrite=config.overwrite)
     return report
 
@@ -234,6 +238,7 @@ class _Run:
 
     def __init__(self, src, temp, config, detector, verifier, tracker, progress, report) -> None:
         self.src, self.temp, self.config = src, temp, config
+        self.max_pixels = int(config.max_megapixels * 1e6)  # per frame, as for a photo
         self.detector, self.verifier = detector, verifier
         # A detector or verifier handed in runs on one thread (it may not be thread-safe);
         # built ones get a pair of views per worker thread (they share one onnxruntime session).
@@ -273,7 +278,7 @@ class _Run:
                     done = self._write(writer, waiting.popleft(), self._regions_for(index, final), done)
 
         try:
-            with VideoSource(self.src, audio=self.config.keep_audio) as source, \
+            with VideoSource(self.src, audio=self.config.keep_audio, max_pixels=self.max_pixels) as source, \
                     _Ahead(self._detect, self._workers(self.detector_given)) as ahead:
                 if first_pass:
                     self._describe_source(source)
@@ -528,7 +533,7 @@ class _Run:
                 raise SpliceImpossible("the file's GOPs do not hold the frames written")
             redo = {gop_of[i] for i in changed}
             redone = {i for i, g in enumerate(gop_of) if g in redo}
-            with VideoSource(self.src) as source:
+            with VideoSource(self.src, max_pixels=self.max_pixels) as source:
                 splicer.write(spliced, redo, self._painted(source.frames(pixels_for=redone.__contains__), redone))
             os.replace(spliced, self.temp)
         except SpliceImpossible as exc:
@@ -686,26 +691,6 @@ def _stream_check(path: Path, *, keep_audio: bool) -> Check:
                 if value not in _STRUCTURAL_STREAM_TAGS.get(key, ()):
                     problems.append(f"{s.type} stream tag {key}")
     return Check("only clean video/audio streams", not problems, "; ".join(problems) or ", ".join(expected))
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Let ``kill`` (SIGTERM) unwind like Ctrl-C, so the temp file is deleted.
-
-    Only from the main thread and only when nobody else handles SIGTERM.
-    """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt("terminated")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _sha256_file(path: Path) -> str:

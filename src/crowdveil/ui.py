@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -11,6 +12,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .types import Report
+
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts title, cursor and erase
+# sequences), DEL, C1 controls (0x9b is an 8-bit CSI) and the bidi overrides that reorder a line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shown(text: object) -> str:
+    """``text`` safe to print: control characters as visible escapes (as ``ls -b`` does), rich markup escaped.
+
+    A file named ``x\\e]0;PWNED\\e\\\\good.jpg`` must not retitle the terminal or erase
+    the lines above it (another file's FAILED line).
+    """
+    return escape(_CONTROL.sub(_visible_escape, str(text)))
+
+
+def _visible_escape(match: re.Match) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    return f"\\{ord(char):03o}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 @contextmanager
@@ -32,7 +54,7 @@ def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tup
         frames = progress.add_task("frames", total=None, current="", visible=False)
 
         def on_start(job) -> None:
-            progress.update(task, current=escape(job.src.name))
+            progress.update(task, current=shown(job.src.name))
             progress.reset(frames, total=None, visible=False)
 
         def on_frames(done: int, total: int | None) -> None:
@@ -54,8 +76,8 @@ def _is_video(path) -> bool:
 
 
 def _failure_line(r: Report) -> str:
-    hint = f"\n    what to do: {escape(r.hint)}" if r.hint else ""
-    return f"[red]FAILED[/] {escape(r.source)}: {escape(r.error or 'unknown error')}{hint}"
+    hint = f"\n    what to do: {shown(r.hint)}" if r.hint else ""
+    return f"[red]FAILED[/] {shown(r.source)}: {shown(r.error or 'unknown error')}{hint}"
 
 
 def print_summary(reports: list[Report], console: Console, *, quiet: bool, detail: bool = False) -> None:
@@ -67,8 +89,8 @@ def print_summary(reports: list[Report], console: Console, *, quiet: bool, detai
             table.add_column(col, overflow="fold")
         for r in passed[:40]:
             checks = f"{sum(c.passed for c in r.checks)}/{len(r.checks)} passed"
-            table.add_row(escape(r.source), str(r.face_count), escape(", ".join(r.metadata_removed) or "none"),
-                          checks, escape(r.destination or ""))
+            table.add_row(shown(r.source), str(r.face_count), shown(", ".join(r.metadata_removed) or "none"),
+                          checks, shown(r.destination or ""))
         if len(passed) > 40:
             table.add_row(f"… and {len(passed) - 40} more", "", "", "", "")
         console.print(table)
@@ -76,9 +98,9 @@ def print_summary(reports: list[Report], console: Console, *, quiet: bool, detai
         for r in reports:
             for c in r.checks:
                 mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
-                console.print(f"  {mark} {escape(c.name)}: {escape(c.detail)}")
+                console.print(f"  {mark} {shown(c.name)}: {shown(c.detail)}")
             for n in r.notes:
-                console.print(f"  note: {escape(n)}")
+                console.print(f"  note: {shown(n)}")
     for r in failed:
         # soft_wrap: a failure line is copied into bug reports and grepped; keep it whole.
         console.print(_failure_line(r), soft_wrap=True)

@@ -71,6 +71,7 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
                 )
             if w <= 0 or h <= 0:
                 raise CorruptInput(f"{label} declares an empty size {w}×{h}")
+            check_decode_memory(im.mode, w, h, max_pixels=max_pixels, label=label)
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":  # MPF previews, gain and depth maps are never shown: dropped
                 raise UnsupportedFormat(
@@ -113,12 +114,9 @@ def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
 def _to_srgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
     icc = im.info.get("icc_profile")
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im).astype(np.float64)
-        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if mode in _DEEP_GREY:
         notes.append(f"{mode} samples reduced to 8 bits")
-        return np.repeat(arr[:, :, None], 3, axis=2)
+        return _deep_grey_to_rgb(im)
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
     if icc and mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
         try:
@@ -126,6 +124,7 @@ def _to_srgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
             alpha = im.getchannel("A") if has_alpha else None
             base = im.convert("L") if mode in ("L", "LA") else (im.convert("RGB") if mode == "RGBA" else im)
             im = ImageCms.profileToProfile(base, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            del base
             if alpha is not None:
                 im.putalpha(alpha)
             notes.append("colour converted to sRGB from the embedded profile")
@@ -134,7 +133,102 @@ def _to_srgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
     target = "RGBA" if has_alpha else "RGB"
     if im.mode != target:
         im = im.convert(target)
-    return np.asarray(im, dtype=np.uint8).copy()
+    out = np.empty((im.height, im.width, len(target)), np.uint8)
+    for top, band in _bands(im):
+        out[top : top + len(band)] = band
+    return out
+
+
+# Greyscale modes deeper than 8 bits (16-bit PNG/TIFF, 32-bit integer and float TIFF).
+_DEEP_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+# Pixels converted at a time: numpy's asarray copies the whole image (Image.tobytes)
+# and arithmetic makes temporaries, so a deep image is converted a band of rows at a
+# time straight into the output; its working memory stays this small whatever its size.
+BAND_PIXELS = 1 << 20
+
+
+def _bands(im: Image.Image):
+    """(first row, pixels) of ``im`` in bands of rows, each a small numpy copy."""
+    rows = max(1, BAND_PIXELS // max(1, im.width))
+    for top in range(0, im.height, rows):
+        yield top, np.asarray(im.crop((0, top, im.width, min(im.height, top + rows))))
+
+
+def _deep_grey_to_rgb(im: Image.Image) -> np.ndarray:
+    """8-bit grey RGB of a 16/32-bit or float image, rounded to nearest.
+
+    16-bit samples become ``(v + 128) // 257`` (= round(v × 255 / 65535)) in
+    integer arithmetic; a float64 conversion of the whole image used to take
+    26 bytes a pixel (5.8 GB for a 437 KB 15000×15000 PNG). 32-bit and float
+    images are scaled from 0–255, or 0–65535 when a sample exceeds 255, as before.
+    """
+    mode = im.mode
+    if mode.startswith("I;16"):
+        top = 65535
+    else:
+        lo, hi = im.getextrema()  # computed by Pillow without a copy of the pixels
+        top = 65535 if hi > 255 else 255
+    out = np.empty((im.height, im.width, 3), np.uint8)
+    for first, band in _bands(im):
+        if mode == "F":
+            grey = np.nan_to_num(band * np.float32(255.0 / top) + np.float32(0.5), nan=0.0)
+            grey = np.clip(grey, 0, 255).astype(np.uint8)
+        else:
+            v = np.clip(band, 0, top).astype(np.uint32)  # 65535 + 128 fits; no int64 temporaries
+            if top == 65535:
+                v += 128
+                v //= 257
+            grey = v.astype(np.uint8)
+        out[first : first + len(band)] = grey[:, :, None]
+    return out
+
+
+# -- memory budget --------------------------------------------------------------------------------
+
+# Bytes a pixel of each Pillow mode takes in Pillow's own storage.
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+for _mode in ("LA", "La", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F"):
+    _STORED_BYTES[_mode] = 4
+# A mode Pillow (or a plugin) may add later is budgeted as if it were twice as deep
+# as any known one: refused sooner rather than trusted.
+_UNKNOWN_STORED_BYTES = 8
+
+
+def decode_peak_bytes(mode: str, width: int, height: int) -> int:
+    """What decoding an image of ``mode`` holds at its peak, in bytes, an upper bound.
+
+    Pillow's decoded image, a turned copy of it (EXIF orientation), two
+    colour-converted copies (embedded profile), the output array (at most
+    4 bytes a pixel) and one band of conversion temporaries. The 16-bit and
+    float paths convert band by band and never take the colour path.
+    """
+    stored = _STORED_BYTES.get(mode, _UNKNOWN_STORED_BYTES)
+    colour = 0 if mode in _DEEP_GREY else 2 * 4
+    return width * height * (2 * stored + colour + 4) + 32 * BAND_PIXELS
+
+
+def memory_budget(max_pixels: int) -> int:
+    """The bytes a decode may take: what an 8-bit RGBA photo of ``max_pixels`` needs.
+
+    The pixel limit is thereby a limit in bytes too: no 8-bit photo under it
+    is refused, and a deeper format gets fewer pixels for the same memory.
+    """
+    return decode_peak_bytes("RGBA", max_pixels, 1)
+
+
+def check_decode_memory(mode: str, width: int, height: int, *, max_pixels: int, label: str = "image") -> None:
+    """Refuse, before any pixel is decoded, an image that would need more than the budget.
+
+    Raises:
+        TooLarge: with the size, the mode and how much memory it would take.
+    """
+    need, budget = decode_peak_bytes(mode, width, height), memory_budget(max_pixels)
+    if need > budget:
+        raise TooLarge(
+            f"{label} ({width}×{height}, {mode}) would need about {need / 1e9:.1f} GB to decode, above the "
+            f"{budget / 1e9:.1f} GB that the limit of {max_pixels / 1e6:.0f} megapixels allows",
+            hint="Convert it to an 8-bit PNG or JPEG, or raise --max-megapixels if you trust the file.",
+        )
 
 
 def output_format(input_format: str, has_alpha: bool) -> str:

@@ -1,16 +1,22 @@
 """Writing results: a temp file beside the destination, renamed only when
-every check passed, so a crash, Ctrl-C or failed check leaves no output."""
+every check passed, so a crash, Ctrl-C, ``kill``, a closed terminal or a
+failed check leaves no output."""
 
 from __future__ import annotations
 
 import errno
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from ..errors import UnsafeOutputPath, WriteFailed
 
 TEMP_MARK = ".crowdveil-tmp-"
+# What ``kill`` (SIGTERM), closing the terminal (SIGHUP) and Ctrl-\\ (SIGQUIT) send: by default they
+# end the process on the spot, leaving the unverified temp file behind.
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def check_destination(src: Path, dst: Path, *, overwrite: bool) -> None:
@@ -30,23 +36,44 @@ class PendingOutput:
     """A temp file in the destination folder that becomes ``dst`` on ``commit``.
 
     Used as a context manager: leaving the block without ``commit`` (error,
-    failed check, KeyboardInterrupt) deletes the temp file.
+    failed check, KeyboardInterrupt) deletes the temp file. While the temp
+    file exists, the terminating signals unwind like Ctrl-C (from the main
+    thread, and only those nobody else handles), so they delete it too.
     """
 
     def __init__(self, dst: Path) -> None:
         self.dst = Path(dst)
         self.path: Path | None = None
         self._committed = False
+        self._previous_handlers: dict[int, object] = {}
 
     def __enter__(self) -> "PendingOutput":
+        self._interrupt_on_signals()
         try:
             self.dst.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix="." + self.dst.name + TEMP_MARK, dir=self.dst.parent)
             os.close(fd)
         except OSError as exc:
+            self._restore_signals()
             raise _write_error(self.dst, exc) from exc
         self.path = Path(name)
         return self
+
+    def _interrupt_on_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+        for signum in TERMINATING_SIGNALS:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                self._previous_handlers[signum] = signal.signal(signum, interrupt)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
 
     def write(self, data: bytes) -> None:
         assert self.path is not None
@@ -81,11 +108,14 @@ class PendingOutput:
         self._committed = True
 
     def __exit__(self, *exc_info) -> None:
-        if not self._committed and self.path is not None:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+        try:
+            if not self._committed and self.path is not None:
+                try:
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+        finally:
+            self._restore_signals()
 
 
 def _write_error(dst: Path, exc: OSError) -> WriteFailed:

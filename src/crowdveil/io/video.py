@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from ..errors import CorruptInput, UnsupportedFormat
+from ..errors import CorruptInput, TooLarge, UnsupportedFormat
 
 __all__ = ["VideoFrame", "VideoSource", "CleanMp4Writer", "EncoderSettings", "orientation_from_matrix", "upright"]
 
@@ -219,14 +219,21 @@ class VideoSource:
     Use as a context manager; ``frames()`` or ``items()`` decodes the file
     once (open a new ``VideoSource`` to decode it again).
 
+    ``max_pixels`` bounds a frame's size (``Config.max_megapixels``): a tiny
+    file can declare frames of any size, and every frame is decoded, turned to
+    RGB and copied by the pipeline, so the declared size is checked on open
+    and each decoded frame's before it is converted.
+
     Raises (on open or while decoding):
         CorruptInput: not decodable, no video stream, or damaged mid-way.
+        TooLarge: frames larger than ``max_pixels``.
     """
 
-    def __init__(self, path: str | Path, *, audio: bool = False) -> None:
+    def __init__(self, path: str | Path, *, audio: bool = False, max_pixels: int | None = None) -> None:
         import av
 
         self.path = Path(path)
+        self.max_pixels = max_pixels
         try:
             self._container = av.open(str(self.path), metadata_errors="ignore")
         except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
@@ -236,6 +243,7 @@ class VideoSource:
             self._video = self._pick_video()
             self._audio = self._container.streams.audio[0] if audio and self._container.streams.audio else None
             self._describe()
+            self._check_size(*self.info.stored_size)
         except BaseException:
             self._container.close()
             raise
@@ -274,6 +282,13 @@ class VideoSource:
                 kind = "cover art" if _is_attached_picture(s) else s.type
                 self.info.ignored_streams.append(kind)
 
+    def _check_size(self, width: int, height: int) -> None:
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise TooLarge(
+                f"{self.path.name} has frames of {width}×{height} = {width * height / 1e6:.0f} megapixels, "
+                f"above the limit of {self.max_pixels / 1e6:.0f}"
+            )
+
     @property
     def audio_stream(self):
         return self._audio
@@ -306,6 +321,7 @@ class VideoSource:
                         else:
                             yield _rebase(frame, origin_s)
                         continue
+                    self._check_size(frame.width, frame.height)  # a stream may declare one size and hold another
                     if orientation is None:
                         orientation = orientation_from_matrix(_display_matrix(frame))
                     if pixels_for is None or pixels_for(index):

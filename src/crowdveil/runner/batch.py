@@ -21,7 +21,7 @@ from ..errors import CrowdveilError, ModelError
 from ..io.output import TEMP_MARK
 from ..pipeline import anonymize
 from ..types import Check, Report
-from .manifest import Manifest, remove_stale_temp_files
+from .manifest import Manifest, check_inside_output_tree, remove_stale_temp_files
 
 ALREADY_DONE = "already done"
 
@@ -59,7 +59,9 @@ def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
 
     ``root`` is the folder the file was found under, so ``--out`` can mirror
     the tree. Files given by name are always yielded (and refused later if
-    they are not media); files found by walking must look like media.
+    they are not media); files found by walking must look like media and
+    must not be links leading out of the folder (``src/link.jpg →
+    ../someone_else/photo.jpg``): what a walk takes in is what the folder holds.
     """
     for item in inputs:
         text = str(item)
@@ -71,14 +73,21 @@ def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
                     yield m, m.parent
             continue
         if path.is_dir():
+            inside = os.path.realpath(path)
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     f = Path(dirpath) / name
                     if f.suffix.lower() in MEDIA_SUFFIXES and not is_our_output(f) and not name.startswith("."):
+                        if f.is_symlink() and not _within(os.path.realpath(f), inside):
+                            continue
                         yield f, path
             continue
         yield path, path.parent
+
+
+def _within(real: str, folder: str) -> bool:
+    return os.path.commonpath([real, folder]) == folder
 
 
 def plan_jobs(inputs: Iterable[str | Path], out_dir: Path | None) -> list[Job]:
@@ -136,6 +145,7 @@ def run_one(
     out_dir = job.out_dir if job.out_dir is not None else job.src.parent
     try:
         if manifest is not None:
+            check_inside_output_tree(manifest.folder, out_dir)
             done = manifest.already_done(job.src, out_dir)
             if done is not None:
                 return _already_done_report(job, done)
@@ -143,7 +153,9 @@ def run_one(
         else:
             # A run killed beside the originals leaves its hidden temp file there.
             remove_stale_temp_files(out_dir, prefix=job.src.stem + ".veiled.")
-        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress)
+        # The digest of the verified bytes goes into the manifest before the rename: only that file is adopted later.
+        on_commit = None if manifest is None else (lambda dst, digest: manifest.record_committing(job.src, dst, digest))
+        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress, on_commit=on_commit)
         if manifest is not None and report.passed and report.destination and report.output_sha256:
             manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces, report.metadata_removed)
         return report

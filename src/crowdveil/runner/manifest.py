@@ -6,14 +6,18 @@ manifest is a JSON-lines file in the output folder; one line is appended
 (and fsync'd) per event, so a kill while writing loses at most that one line,
 which is then ignored as unreadable.
 
-Two events per file:
+Three events per file:
 
 * ``started``: written before the pipeline runs, with the candidate output
-  names that already existed then. A candidate that exists on the next run,
-  did not exist at ``started`` and has no ``done`` line was committed by the
-  interrupted run between its rename and its ``done`` line: the pipeline
-  only renames an output into place after every check passed, so it is
-  adopted as done.
+  names that already existed then.
+* ``committing``: written after every check passed and just before the
+  rename into place, with the output's name and the sha256 of the verified
+  bytes. An output found on the next run with no ``done`` line is adopted
+  as done only when it has exactly that name and digest: the interrupted
+  run was killed between its rename and its ``done`` line. Any other file
+  with the expected name (one copied there while the run was interrupted,
+  the original itself, say) was never verified and is refused as "already
+  exists"; a name alone proves nothing.
 * ``done``: the output's name (relative to the folder) and sha256.
 
 A job is "already done" when its latest ``done`` line matches the same
@@ -35,6 +39,7 @@ temporary files cleaned away under it.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import json
@@ -45,7 +50,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..config import Config
-from ..errors import OutputError, WriteFailed
+from ..errors import InputError, OutputError, UnsafeOutputPath, WriteFailed
 from ..io.output import TEMP_MARK
 
 MANIFEST_NAME = ".crowdveil-manifest.jsonl"
@@ -75,11 +80,19 @@ def file_sha256(path: Path, *, prefix: bytes = b"") -> str:
 
 def source_key(src: Path) -> str:
     """Which source a line is about, without writing its path into the output folder."""
-    return hashlib.sha256(b"crowdveil-source-path\0" + str(Path(src).resolve()).encode()).hexdigest()
+    # realpath, not resolve(): a link loop must not raise here (the pipeline refuses it as that file's error).
+    return hashlib.sha256(b"crowdveil-source-path\0" + os.path.realpath(src).encode()).hexdigest()
 
 
 def source_digest(src: Path) -> str:
-    """A digest of the source bytes (unchanged source ⇒ same digest)."""
+    """A digest of the source bytes (unchanged source ⇒ same digest).
+
+    Raises:
+        InputError: not a regular file (a FIFO would block the open forever).
+    """
+    from ..io.source import read_regular_file
+
+    read_regular_file(src, limit=0)
     return file_sha256(src, prefix=b"crowdveil-source-bytes\0")
 
 
@@ -119,6 +132,31 @@ def remove_stale_temp_files(folder: Path, *, prefix: str = "") -> list[Path]:
     return removed
 
 
+def check_output_folder(folder: Path) -> None:
+    """Refuse an output folder that someone else owns (they could swap what is in it) or that is a link."""
+    if folder.is_symlink():
+        raise UnsafeOutputPath(f"the output folder {folder} is a symbolic link",
+                               hint="Give the folder it points to, if it is yours, or choose another --out folder.")
+    owner = folder.stat().st_uid
+    if owner != os.getuid():
+        raise UnsafeOutputPath(f"the output folder {folder} belongs to another user (uid {owner})",
+                               hint="Choose an output folder of your own with --out.")
+
+
+def check_inside_output_tree(root: Path, folder: Path) -> None:
+    """Refuse a subfolder of the output tree reached through a link: outputs would land wherever it points."""
+    try:
+        rel = Path(folder).relative_to(root)
+    except ValueError:
+        return
+    here = Path(root)
+    for part in rel.parts:
+        here = here / part
+        if here.is_symlink():
+            raise UnsafeOutputPath(f"{here} inside the output folder is a symbolic link; crowdveil does not write "
+                                   "through links", hint="Delete the link, or choose another --out folder.")
+
+
 class Manifest:
     """The manifest of one output folder; use as a context manager (holds the lock).
 
@@ -134,6 +172,7 @@ class Manifest:
         self._fh = None
         self._done: dict[str, dict[str, Any]] = {}
         self._started: dict[str, dict[str, Any]] = {}
+        self._committing: dict[str, dict[str, Any]] = {}
         self._digests: dict[str, str] = {}  # source key → digest, so a source is hashed once per run
         self.removed_temp_files: list[Path] = []
 
@@ -141,8 +180,14 @@ class Manifest:
     def __enter__(self) -> "Manifest":
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a+", encoding="utf-8")
+            check_output_folder(self.folder)
+            # O_NOFOLLOW: a link planted at the manifest's name must not make us append to its target.
+            self._fh = open(self.path, "a+", encoding="utf-8",
+                            opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW, 0o600))
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeOutputPath(f"{self.path} is a symbolic link; crowdveil does not write through links",
+                                       hint="Delete the link, or choose another --out folder.") from exc
             raise _as_write_failed(self.path, exc) from exc
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -178,6 +223,8 @@ class Manifest:
                 self._done[key] = entry
             elif entry.get("event") == "started":
                 self._started[key] = entry
+            elif entry.get("event") == "committing":
+                self._committing[key] = entry
         if line and not line.endswith("\n"):
             self._append_raw("\n")  # end a line cut by a kill, or the next entry would be glued to it
 
@@ -200,8 +247,8 @@ class Manifest:
         key = source_key(src)
         try:
             digest = self._source_digest(key, src)
-        except OSError:
-            return None  # unreadable source: the pipeline reports why
+        except (OSError, InputError):
+            return None  # unreadable source or not a regular file: the pipeline reports why
         entry = self._done.get(key)
         if entry is not None and entry.get("source") == digest and entry.get("settings") == self.settings:
             output = self.folder / entry.get("output", "")
@@ -215,16 +262,22 @@ class Manifest:
 
     def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str) -> DoneEntry | None:
         """An output the interrupted run renamed into place after all checks passed,
-        but was killed before its ``done`` line."""
+        but was killed before its ``done`` line: the file whose name and sha256
+        its ``committing`` line recorded, and no other."""
         started = self._started.get(key)
         if started is None or started.get("source") != digest or started.get("settings") != self.settings:
             return None
         if key in self._done and self._done[key].get("started_at") == started.get("started_at"):
             return None  # that start finished and was recorded; its output changed since
+        committing = self._committing.get(key)
+        if committing is None or committing.get("started_at") != started.get("started_at"):
+            return None  # killed before any output passed its checks
         preexisting = set(started.get("preexisting", []))
         fresh = [c for c in candidate_outputs(src, out_dir) if c.is_file() and self._rel(c) not in preexisting]
-        digest_of_output = _sha256_or_none(fresh[0]) if len(fresh) == 1 else None
-        if digest_of_output is None:
+        if len(fresh) != 1 or self._rel(fresh[0]) != committing.get("output"):
+            return None
+        digest_of_output = _sha256_or_none(fresh[0])
+        if digest_of_output is None or digest_of_output != committing.get("output_sha256"):
             return None
         done = DoneEntry(fresh[0], digest_of_output, [], [])
         self._append({"event": "done", "source_key": key, "source": digest, "settings": self.settings,
@@ -238,7 +291,7 @@ class Manifest:
         key = source_key(src)
         try:
             digest = self._source_digest(key, src)
-        except OSError:
+        except (OSError, InputError):
             return
         entry = {
             "event": "started", "source_key": key, "source": digest, "settings": self.settings,
@@ -247,6 +300,15 @@ class Manifest:
         }
         self._append(entry)
         self._started[key] = entry
+
+    def record_committing(self, src: Path, output: Path, output_sha256: str) -> None:
+        """The verified bytes about to be renamed to ``output`` (see ``_adopt_committed``)."""
+        key = source_key(src)
+        started = self._started.get(key, {})
+        entry = {"event": "committing", "source_key": key, "started_at": started.get("started_at"),
+                 "output": self._rel(Path(output)), "output_sha256": output_sha256}
+        self._append(entry)
+        self._committing[key] = entry
 
     def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str]) -> None:
         key = source_key(src)

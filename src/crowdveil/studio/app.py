@@ -8,7 +8,17 @@ The guard answers before any route does:
 * access needs the session cookie. The URL that ``crowdveil studio`` prints
   carries a one-time token; the first visit trades it for an ``HttpOnly``,
   ``SameSite=Strict`` cookie holding a different secret and redirects to a
-  token-free URL, so the token is in no history and works only once;
+  token-free URL. The spent token stays in the browser's history, where it
+  opens nothing;
+* the cookie alone opens only the page and its assets, never ``/api/``:
+  cookies do not separate ports, and ``SameSite`` counts every port of
+  127.0.0.1 as one site, so any local listener the browser is sent to
+  receives the cookie. The redirect that spends the token also hands the
+  page a second secret in the URL fragment (never sent over the wire, so
+  never to another port); the page keeps it in ``sessionStorage`` (one per
+  origin, that is per port, and per tab) and sends it as the
+  ``X-Crowdveil-Key`` header on every API request, images included (fetched
+  and shown from ``blob:`` URLs). It is handed out once, with the token;
 * requests that change anything (every method but GET/HEAD) also need an
   ``Origin`` equal to the page's own origin;
 * every response carries a strict Content-Security-Policy (``default-src
@@ -28,7 +38,6 @@ import json
 import os
 import secrets
 from contextlib import asynccontextmanager
-from http.cookies import SimpleCookie
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -41,10 +50,10 @@ from starlette.routing import Route
 
 from .workspace import StudioError, Workspace
 
-__all__ = ["create_app", "SECURITY_HEADERS", "CSP", "MAX_JSON_BYTES"]
+__all__ = ["create_app", "SECURITY_HEADERS", "CSP", "MAX_JSON_BYTES", "KEY_HEADER", "KEY_FRAGMENT"]
 
 CSP = (
-    "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
@@ -64,6 +73,9 @@ _STATIC = {
     "icon.svg": "image/svg+xml",
 }
 _SAFE_METHODS = {"GET", "HEAD"}
+# The page's per-tab secret: sent by the page as this header; handed to it in the fragment "#key=…".
+KEY_HEADER = "x-crowdveil-key"
+KEY_FRAGMENT = "key"
 
 
 class Guard:
@@ -74,6 +86,7 @@ class Guard:
         self.port = port
         self.token = token
         self.session = secrets.token_urlsafe(32)
+        self.page_key = secrets.token_urlsafe(32)
         self.token_used = False
         self.cookie_name = f"crowdveil_studio_{port}"
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
@@ -101,12 +114,16 @@ class Guard:
         if host not in self.hosts:
             await answer(421, "refused: this studio only answers to 127.0.0.1 and localhost on its own port")
             return
-        has_session = hmac.compare_digest(self._cookie(headers).encode(), self.session.encode())
+        has_session = any(_same_secret(value, self.session) for value in self._cookies(headers))
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if scope["path"] == "/" and method in _SAFE_METHODS and "token" in query:
-            if has_session or self._take_token(query["token"][0]):
+            if self._take_token(query["token"][0]):
                 cookie = f"{self.cookie_name}={self.session}; HttpOnly; SameSite=Strict; Path=/"
-                await answer(303, "opening the studio", {"location": "/", "set-cookie": cookie})
+                await answer(303, "opening the studio",
+                             {"location": f"/#{KEY_FRAGMENT}={self.page_key}", "set-cookie": cookie})
+            elif has_session:
+                # The cookie travels to every port of 127.0.0.1: holding it earns the page, never the key.
+                await answer(303, "opening the studio", {"location": "/"})
             else:
                 await answer(403, "This studio link was already used or is wrong. Stop crowdveil studio "
                                   "(Ctrl-C) and start it again for a new link.")
@@ -114,25 +131,36 @@ class Guard:
         if not has_session:
             await answer(403, "no access: open the link that `crowdveil studio` printed in the terminal")
             return
+        if scope["path"].startswith("/api/") and not _same_secret(headers.get(KEY_HEADER, ""), self.page_key):
+            await answer(403, "no access: only the browser tab that opened the studio's link may use it. Stop "
+                              "crowdveil studio (Ctrl-C) and start it again for a new link.")
+            return
         if method not in _SAFE_METHODS and headers.get("origin") != f"http://{host}":
             await answer(403, "refused: changes are accepted from the studio page only (wrong or missing Origin)")
             return
         await self.app(scope, receive, send_secured)
 
-    def _cookie(self, headers: dict[str, str]) -> str:
-        jar = SimpleCookie()
-        try:
-            jar.load(headers.get("cookie", ""))
-        except Exception:  # a malformed cookie header is just no cookie
-            return ""
-        morsel = jar.get(self.cookie_name)
-        return morsel.value if morsel else ""
+    def _cookies(self, headers: dict[str, str]) -> list[str]:
+        """Every value sent under our cookie's name. Other apps' cookies (any syntax, JSON values
+        included) are skipped, and a same-named one planted by another port (cookies do not
+        separate ports) cannot hide ours."""
+        values = []
+        for pair in headers.get("cookie", "").split(";"):
+            name, sep, value = pair.strip().partition("=")
+            if sep and name.strip() == self.cookie_name:
+                values.append(value.strip())
+        return values
 
     def _take_token(self, given: str) -> bool:
-        if self.token_used or not hmac.compare_digest(given.encode(), self.token.encode()):
+        if self.token_used or not _same_secret(given, self.token):
             return False
         self.token_used = True
         return True
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    # Non-ASCII header text cannot be compared as str in constant time; it is never a secret of ours.
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:

@@ -33,6 +33,7 @@ def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_up
     printed link in a browser on this computer; it works once.
     """
     from ..cli import EXIT, _guarded, console
+    from ..ui import shown
     from .server import StudioServer
     from .workspace import Workspace
 
@@ -45,14 +46,15 @@ def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_up
     server = StudioServer(workspace, port)
     if folder:
         added = workspace.add_folder(folder)
-        console.print(f"{len(added)} photo(s)/video(s) from {folder}")
-    console.print(f"safe copies go to: {workspace.out_dir}")
+        console.print(f"{len(added)} photo(s)/video(s) from {shown(folder)}")
+    console.print(f"safe copies go to: {shown(workspace.out_dir)}")
     console.print(f"crowdveil studio is running at:\n\n  {server.url}\n")
     console.print("Open that link in a browser on this computer (it works once). Press Ctrl-C here to stop;\n"
                   "uploaded originals and previews are deleted when the studio stops.")
     if not no_browser:
         try:
-            webbrowser.open(server.url)
+            # The link itself would sit on the browser's command line, readable by every local user.
+            webbrowser.open(server.write_launcher().as_uri())
         except Exception:  # no browser here: the printed link is enough
             pass
     try:

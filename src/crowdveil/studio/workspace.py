@@ -3,7 +3,12 @@
 Everything here calls the library (decode, detect, audit, ``anonymize``);
 the studio never paints or verifies on its own. Originals uploaded through
 the page, and the previews made from any original, live in a private
-temporary folder (mode 0700) that ``close`` deletes.
+temporary folder (mode 0700) that ``close`` deletes. It is made in
+``$XDG_RUNTIME_DIR`` when that is ours (a tmpfs: gone at logout or power
+off, never on a disk), else in the system's temp folder. Its name holds
+the studio's pid (``crowdveil-studio-<pid>-…``), so a studio that was
+killed outright (``kill -9``, a crash) has its folder removed by the next
+one to start.
 
 Coordinates are those of the upright image as ``decode_image`` returns it,
 the same pixels the pipeline detects and paints on.
@@ -31,14 +36,18 @@ from ..detect.base import Detector
 from ..errors import CrowdveilError, VerificationFailed
 from ..io.image import decode_image, encode_image, output_format
 from ..io.sniff import media_kind, sniff
-from ..types import Detections, Report
+from ..io.source import read_regular_file
+from ..types import Detections, Report, box_iou
 
-__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES"]
+__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES", "SAME_FACE_IOU"]
 
 # Previews are only for looking at; regions stay in full-size pixels.
 PREVIEW_LONG_SIDE = 1600
 # How many frames of an exported video the page shows.
 RESULT_FRAMES = 4
+# A region left visible must overlap a face the studio found at least this much (it is then that face's box).
+SAME_FACE_IOU = 0.5
+PRIVATE_PREFIX = "crowdveil-studio-"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -137,7 +146,9 @@ class Workspace:
         self.max_upload_bytes = max_upload_bytes
         self._detector = detector
         self._verifier = verifier
-        self.private_dir = Path(tempfile.mkdtemp(prefix="crowdveil-studio-"))
+        base = private_base()
+        remove_dead_private_folders(base)
+        self.private_dir = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=base))
         os.chmod(self.private_dir, 0o700)
         self._items: dict[str, Item] = {}
         self._order: list[str] = []
@@ -158,7 +169,7 @@ class Workspace:
         folder = Path(folder).expanduser().resolve()
         added = []
         for path, root in expand_inputs([folder]):
-            if self.out_dir in path.resolve().parents:
+            if self.out_dir in Path(os.path.realpath(path)).parents:
                 continue  # our own exports, when --out lies inside the folder
             sub = path.parent.relative_to(root) if path.parent != root else Path()
             added.append(self._add(path.name, path, self.out_dir / sub, uploaded=False))
@@ -227,8 +238,7 @@ class Workspace:
     def _analyse(self, item: Item) -> None:
         from ..verify.audit import audit_bytes, audit_file
 
-        with open(item.path, "rb") as fh:
-            head = fh.read(64)
+        head = read_regular_file(item.path, limit=64)
         item.format = sniff(head, item.name)
         item.media = media_kind(item.format)
         if item.media == "video":
@@ -236,7 +246,7 @@ class Workspace:
             self._video_poster(item)
             item.status = "ready"
             return
-        data = item.path.read_bytes()
+        data = read_regular_file(item.path)
         item.metadata_kinds = audit_bytes(data).kinds
         decoded = decode_image(data, item.format, max_pixels=int(self.config.max_megapixels * 1e6), name=item.name)
         del data
@@ -277,7 +287,7 @@ class Workspace:
     def _video_poster(self, item: Item) -> None:
         from ..io.video import VideoSource
 
-        with VideoSource(item.path) as source:
+        with VideoSource(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
             for frame in source.frames():
                 item.height, item.width = frame.rgb.shape[:2]
                 self._write_preview(item, frame.rgb)
@@ -292,7 +302,7 @@ class Workspace:
         if item.media != "photo" or item.status in ("waiting", "analysing", "error", "exporting"):
             raise StudioError(f"{item.name} cannot be exported now ({item.status})", 409)
         faces = _detections(regions, item, manual_ok=True)
-        keep_visible = _detections(removed, item, manual_ok=False)
+        keep_visible = _found_faces(_detections(removed, item, manual_ok=False), item)
         config = self._config_for(style, shape)
         item.regions, item.removed, item.style, item.shape = regions, removed, style, shape
         item.status, item.result_preview = "exporting", None
@@ -413,6 +423,51 @@ class Workspace:
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
+def private_base() -> Path:
+    """``$XDG_RUNTIME_DIR`` when it is a folder of ours that only we can enter, else the temp folder."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        try:
+            st = os.stat(runtime)
+        except OSError:
+            st = None
+        if st is not None and os.path.isdir(runtime) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0:
+            return Path(runtime)
+    return Path(tempfile.gettempdir())
+
+
+def remove_dead_private_folders(base: Path) -> list[Path]:
+    """Delete the private folders (uploads, previews) of studios of ours that died without cleaning up."""
+    removed = []
+    try:
+        candidates = [p for p in base.iterdir() if p.name.startswith(PRIVATE_PREFIX)]
+    except OSError:
+        return removed
+    for folder in candidates:
+        pid_text, dash, _ = folder.name[len(PRIVATE_PREFIX):].partition("-")
+        try:
+            if not dash or not pid_text.isdigit() or folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue  # not ours, or from a studio that did not name its pid: leave it
+        except OSError:
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has that pid now
+    return True
+
+
 def _shrunk(pixels: np.ndarray) -> np.ndarray:
     h, w = pixels.shape[:2]
     scale = PREVIEW_LONG_SIDE / max(h, w)
@@ -447,3 +502,23 @@ def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Dete
     if not boxes:
         return Detections.empty()
     return Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)
+
+
+def _found_faces(chosen: Detections, item: Item) -> Detections:
+    """The faces found in ``item`` that the page asks to leave visible, as the detector boxed them.
+
+    A region left visible is a face the person clicked in the page, nothing
+    else: a box that matches no face found here (a forged request, a box
+    moved or stretched after the click) is refused rather than turned into
+    an area the verifier overlooks.
+    """
+    if not len(chosen):
+        return Detections.empty()
+    if not len(item.faces):
+        raise StudioError("a region left visible must be a face the studio found; this file has none")
+    overlap = box_iou(chosen.xyxy, item.faces.xyxy)
+    best = overlap.argmax(axis=1)
+    if (overlap[np.arange(len(chosen)), best] < SAME_FACE_IOU).any():
+        raise StudioError("a region left visible must be a face the studio found, not a drawn, moved or "
+                          "resized box; reopen the file and click the face again")
+    return item.faces[np.unique(best)]

@@ -15,9 +15,24 @@ const S = {
 };
 const $ = (id) => document.getElementById(id);
 
+// ---- access --------------------------------------------------------------------------------
+// The cookie reaches every port of 127.0.0.1, so it opens nothing by itself: the studio handed this
+// tab a second secret in the URL fragment when it spent the one-time link. It is kept in
+// sessionStorage (this origin, that is this port, and this tab only), sent as a header on every
+// request, and taken out of the address bar and the history at once.
+const KEY_STORE = "crowdveil-key";
+const PAGE_KEY = (() => {
+  const match = /^#key=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
+  if (match) {
+    sessionStorage.setItem(KEY_STORE, match[1]);
+    history.replaceState(null, "", window.location.pathname);
+  }
+  return sessionStorage.getItem(KEY_STORE) || "";
+})();
+
 // ---- server --------------------------------------------------------------------------------
 async function api(path, options = {}) {
-  const response = await fetch(path, { credentials: "same-origin", ...options });
+  const response = await send(path, options);
   let body = null;
   try { body = await response.json(); } catch (e) { body = null; }
   if (!response.ok) {
@@ -25,6 +40,40 @@ async function api(path, options = {}) {
     throw new Error(message);
   }
   return body;
+}
+
+function send(path, options = {}) {
+  const headers = { ...(options.headers || {}), "X-Crowdveil-Key": PAGE_KEY };
+  return fetch(path, { credentials: "same-origin", ...options, headers });
+}
+
+// Images and downloads go through fetch too (an <img src> cannot send the key); what the page
+// shows is a blob: URL of the bytes fetched.
+async function blobUrl(path) {
+  const response = await send(path);
+  if (!response.ok) throw new Error(`the studio answered ${response.status}`);
+  return URL.createObjectURL(await response.blob());
+}
+
+function showImage(node, attribute, path) {
+  node.dataset.src = path;
+  blobUrl(path).then((url) => {
+    if (node.dataset.src !== path) { URL.revokeObjectURL(url); return; }  // replaced meanwhile
+    const old = node.getAttribute(attribute);
+    node.setAttribute(attribute, url);
+    if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
+  }).catch(() => {});
+}
+
+async function download(path, name) {
+  const url = await blobUrl(path);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 async function refresh() {
@@ -140,7 +189,7 @@ function renderGrid() {
     if (item.has_preview && !thumb.querySelector("img")) {
       const img = new Image();
       img.alt = item.name;
-      img.src = `/api/items/${item.id}/preview`;
+      showImage(img, "src", `/api/items/${item.id}/preview`);
       thumb.textContent = "";
       thumb.appendChild(img);
     }
@@ -167,7 +216,7 @@ function editsFor(item) {
       regions = (item.regions || []).map((r) => ({ ...r, removed: false }))
         .concat((item.removed || []).map((r) => ({ ...r, removed: true })));
     } else {
-      regions = item.faces.map((f) => ({ box: f.box.slice(), kind: f.kind || "face", source: f.source, score: f.score, removed: false }));
+      regions = item.faces.map((f) => ({ box: f.box.slice(), found: f.box.slice(), kind: f.kind || "face", source: f.source, score: f.score, removed: false }));
     }
     S.edits[item.id] = { regions, style: item.style || S.defaults.style, shape: item.shape || S.defaults.shape };
   }
@@ -230,8 +279,10 @@ function buildCanvas() {
     return;
   }
   svg.setAttribute("viewBox", `0 0 ${item.width} ${item.height}`);
-  const href = S.showResult && item.has_result ? `/api/items/${item.id}/result?t=${Date.now()}` : `/api/items/${item.id}/preview`;
-  svg.appendChild(el("image", { href, x: 0, y: 0, width: item.width, height: item.height, id: "photo", preserveAspectRatio: "none" }));
+  const path = S.showResult && item.has_result ? `/api/items/${item.id}/result?t=${Date.now()}` : `/api/items/${item.id}/preview`;
+  const photo = el("image", { x: 0, y: 0, width: item.width, height: item.height, id: "photo", preserveAspectRatio: "none" });
+  svg.appendChild(photo);
+  showImage(photo, "href", path);
   svg.appendChild(el("g", { id: "regions" }));
   if (isVideo) { svg.style.height = "40vh"; } else { svg.style.height = ""; }
   renderRegions();
@@ -413,7 +464,8 @@ async function exportCurrent() {
   edits.style = $("style").value;
   edits.shape = $("shape").value;
   const kept = edits.regions.filter((r) => !r.removed).map(({ box, kind, source, score }) => ({ box, kind, source, score }));
-  const removed = edits.regions.filter((r) => r.removed).map(({ box, kind, source, score }) => ({ box, kind, source, score }));
+  // A face left visible is the face as it was found (the studio accepts no other box for it).
+  const removed = edits.regions.filter((r) => r.removed).map(({ box, found, kind, source, score }) => ({ box: found || box, kind, source, score }));
   S.exporting = true;
   delete $("result").dataset.stale;
   showResult("busy", item.media === "video" ? "Exporting the video…" : "Exporting and checking the result…", []);
@@ -477,10 +529,13 @@ function renderEditorStatus() {
   } else if (exp && exp.passed) {
     const link = document.createElement("p");
     const a = document.createElement("a");
-    a.href = `/api/items/${item.id}/download`;
+    a.href = "#";
     a.textContent = `Download ${exp.file_name}`;
     a.id = "download";
-    a.setAttribute("download", exp.file_name);
+    a.addEventListener("click", (e) => {
+      e.preventDefault();
+      download(`/api/items/${item.id}/download`, exp.file_name).catch((err) => showResult("bad", "Could not download", [err.message]));
+    });
     link.appendChild(a);
     if (item.has_result) {
       const toggle = document.createElement("button");
@@ -544,7 +599,7 @@ function renderVideo(item) {
     for (let n = 0; n < item.result_frames; n++) {
       const fig = document.createElement("figure");
       const img = new Image();
-      img.src = `/api/items/${item.id}/frames/${n}`;
+      showImage(img, "src", `/api/items/${item.id}/frames/${n}`);
       img.alt = `frame ${n + 1} of the exported video`;
       const cap = document.createElement("figcaption");
       cap.textContent = `exported video, sample ${n + 1}`;
@@ -590,6 +645,11 @@ function onKey(event) {
 
 // ---- start ---------------------------------------------------------------------------------
 function start() {
+  if (!PAGE_KEY) {
+    $("no-access").hidden = false;
+    $("grid-view").hidden = true;
+    return;
+  }
   setUpDropZone();
   const svg = $("canvas");
   svg.addEventListener("pointerdown", onPointerDown);
