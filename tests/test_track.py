@@ -84,3 +84,29 @@ def test_old_tracks_are_forgotten():
     frames = [face(10)] * 3 + [Detections.empty()] * 20
     run(tracker, frames)
     assert tracker._tracks == {}  # noqa: SLF001 - memory must not grow with the video's length
+
+
+def test_a_small_fast_box_held_and_pre_rolled_stays_near_its_own_size():
+    # Hands signing: a 40-px box seen on three frames, 30 px a frame apart, then never again.
+    # Its hold and pre-roll used to grow by speed x age up to the box's whole size a side
+    # (9x its area); a face the detector lost is not 3x wider than it was.
+    frames = [Detections.empty()] * 10 + [face(100 + 30 * i) for i in range(3)] + [Detections.empty()] * 20
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15)), frames)
+    bridged = [d for d in out if len(d) and str(d.source[0]).startswith("track:")]
+    assert len(bridged) == 10 + 15
+    limit = (40 * (1 + 2 * 0.3)) ** 2
+    for d in bridged:
+        w, h = d.xyxy[0, 2] - d.xyxy[0, 0], d.xyxy[0, 3] - d.xyxy[0, 1]
+        assert w * h <= limit + 1e-3
+
+
+def test_pre_roll_goes_back_along_the_faces_motion():
+    # A face walking in at 8 px a frame, first detected at frame 10: its pre-roll, bounded in
+    # size, must sit where the face was, not where it was first seen. (Frame 0 is released
+    # when only the first detection is known: no motion yet, only the growth margin.)
+    frames = [Detections.empty()] * 10 + [face(8 * i) for i in range(10, 20)]
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=0)), frames)
+    assert out[0].source[0] == "track:pre-roll"
+    for i in range(1, 10):
+        assert out[i].source[0] == "track:pre-roll"
+        assert covers(out[i], [8 * i, 50, 8 * i + 40, 90]), f"frame {i}: the face is outside its pre-roll"

@@ -764,3 +764,53 @@ def test_kept_audio_survives_a_gop_repair_unchanged(tmp_path):
             return np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
 
     assert np.array_equal(samples(tmp_path / "plain.mp4"), samples(tmp_path / "repaired.mp4"))
+
+
+def test_an_unsure_box_far_bigger_than_the_sure_face_beside_it_is_dropped():
+    from crowdveil.pipeline_video import without_outsized
+
+    sure_face = [300, 60, 366, 152]  # 66x92, score 0.93
+    shirt = [260, 200, 400, 350]  # 140x150 below it: the ASL shirt print's size and place
+    hand = [150, 220, 220, 300]  # face-sized: a face is never ruled out by size alone
+    far = [0, 300, 150, 470]  # as big as the shirt, but far from any sure face
+
+    def found(*boxes_scores):
+        boxes, scores = zip(*boxes_scores)
+        return Detections.from_boxes(list(boxes), score=list(scores))
+
+    kept = without_outsized(found((sure_face, 0.93), (shirt, 0.3), (hand, 0.3), (far, 0.25)))
+    assert sorted(kept.xyxy[:, 0].tolist()) == [0, 150, 300]
+    assert len(without_outsized(found((sure_face, 0.93), (shirt, 0.85)))) == 2, "strong evidence keeps a big box"
+    assert len(without_outsized(found((sure_face, 0.6), (shirt, 0.3)))) == 2, "no sure face: no size to compare"
+    assert len(without_outsized(found((shirt, 0.3),))) == 1
+
+
+def test_spurious_fast_box_beside_a_face_does_not_balloon(moving_face, tmp_path):
+    # A signer: the detector finds the face on every frame and, on a few frames, an unsure box
+    # on the hands, face-sized, jumping 30 px a frame. The hold used to grow that box by its
+    # speed to 3x its width and the whole frame went grey; the face stays covered throughout.
+    src, boxes = moving_face
+
+    class Signer(Detector):
+        name, calls = "signer", 0
+
+        def detect(self, rgb):
+            i = self.calls
+            self.calls += 1
+            x1, y1, x2, y2 = boxes[i]
+            found = [[x1, y1, x2, y2]], [0.93]
+            if 10 <= i < 14:  # the hands
+                hx = 20 + 30 * (i - 10)
+                found = found[0] + [[hx, 170, hx + 40, 210]], found[1] + [0.3]
+            return Detections.from_boxes(*found)
+
+    seen = []
+    report = anonymize_video(src, tmp_path / "out.mp4", Config(), detector=Signer(), verifier=NoFaces(),
+                             painted=lambda regions, size: seen.append((regions, size)))
+    assert report.passed and exposed_frames(tmp_path / "out.mp4", boxes) == []
+    from crowdveil.bench.video import painted_shares
+
+    (regions, (w, h)), = seen
+    shares = painted_shares(regions, w, h, "box")
+    face_only = max(shares[i] for i in range(len(shares)) if not 0 <= i < 30)
+    assert max(shares) <= face_only + 100 * (40 * 1.6 * 1.6) * (40 * 1.6 * 1.72) / (w * h) + 1.0

@@ -42,6 +42,7 @@ class TrackerSettings:
         max_centre_shift: else, a centre within this share of the box size links it.
         growth: share of the box size a held/pre-rolled box grows per frame of age,
             on top of the track's measured motion.
+        max_margin: the most a held/pre-rolled box grows on each side, as a share of its size.
     """
 
     lookahead: int = 10
@@ -49,10 +50,20 @@ class TrackerSettings:
     min_iou: float = 0.1
     max_centre_shift: float = 1.0
     growth: float = 0.02
+    # Before this bound a held or pre-rolled box grew by up to its whole size per side (3x wide,
+    # 9x the area). On the ASL clips a 266-px region of a 0.23 detection on a shirt print grew
+    # 11 px a side per frame of hold to 594x478 px (92.8 % of brother.mkv's frame 63), and a
+    # 135-px one of hands moving 44 px a frame was pre-rolled at 407x435. The box is already
+    # moved along the measured motion (pre-roll: back along it); 0.3 a side is what growth
+    # alone reaches at the end of the 15-frame hold. Measured with 0.15: the verifier repaired
+    # more frames, with boxes as big as those saved.
+    max_margin: float = 0.3
 
     def __post_init__(self) -> None:
         if self.lookahead < 0 or self.hold < 0:
             raise ValueError("lookahead and hold must be >= 0")
+        if self.max_margin < 0:
+            raise ValueError("max_margin must be >= 0")
 
 
 @dataclass
@@ -173,15 +184,17 @@ class IouTracker:
                 a, b = before[-1], after[0]
                 w = (index - a) / (b - a)
                 box = (1 - w) * track.boxes[a] + w * track.boxes[b]
-                boxes.append((_grow(box, track, 1, s.growth), "track:interpolated"))
+                boxes.append((_grow(box, track, 1, s), "track:interpolated"))
             else:
                 if after:
+                    # Where the face came from: its first box, moved back along the track's motion.
                     b = after[0]
-                    boxes.append((_grow(track.boxes[b], track, b - index, s.growth), "track:pre-roll"))
+                    moved = track.boxes[b] - np.tile(track.velocity * (b - index), 2)
+                    boxes.append((_grow(moved, track, b - index, s), "track:pre-roll"))
                 if before and index - before[-1] <= s.hold:
                     a = before[-1]
                     moved = track.boxes[a] + np.tile(track.velocity * (index - a), 2)
-                    boxes.append((_grow(moved, track, index - a, s.growth), "track:hold"))
+                    boxes.append((_grow(moved, track, index - a, s), "track:hold"))
             for box, source in boxes:
                 extra_boxes.append(box)
                 extra_ids.append(track.id)
@@ -230,10 +243,14 @@ def _centre_shift(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     return np.linalg.norm(oc - c, axis=1) / np.maximum(size, 1.0)
 
 
-def _grow(box: np.ndarray, track: _Track, age: int, growth: float) -> np.ndarray:
-    """Grow a box the face may have moved out of: measured motion plus a margin per frame of age."""
+def _grow(box: np.ndarray, track: _Track, age: int, s: TrackerSettings) -> np.ndarray:
+    """Grow a box the face may have moved out of: measured motion plus a margin per frame of age.
+
+    The margin never passes ``s.max_margin`` of the box's size a side, whatever the
+    track's speed: the box is already moved along the measured motion.
+    """
     w, h = box[2] - box[0], box[3] - box[1]
     speed = float(np.abs(track.velocity).max())
-    margin_x = min(w, speed * age + growth * age * w)
-    margin_y = min(h, speed * age + growth * age * h)
+    margin_x = min(s.max_margin * w, speed * age + s.growth * age * w)
+    margin_y = min(s.max_margin * h, speed * age + s.growth * age * h)
     return np.array([box[0] - margin_x, box[1] - margin_y, box[2] + margin_x, box[3] + margin_y], np.float32)
