@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEBS   := libimage-exiftool-perl ffmpeg chromium
 
-.PHONY: run test system-deps bench clean
+.PHONY: run test system-deps bench train clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,12 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(VENV)/bin/crowdveil bench photos
+
+# Reproduce the shipped second-stage classifier from ../shared/data/wider_other
+# (src/crowdveil/detect/models/README.md): candidates cached in build/candidates.
+train: $(STAMP)
+	$(PY) -m pip install -q -e '.[train]'
+	$(PY) -m crowdveil.train --data ../shared/data/wider_other --cache build/candidates
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

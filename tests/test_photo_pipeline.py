@@ -12,7 +12,7 @@ from PIL import Image
 import crowdveil
 from crowdveil import Config, anonymize
 from crowdveil.detect.base import Detector
-from crowdveil.types import Detections
+from crowdveil.types import Detections, box_coverage
 
 from conftest import exiftool_tags, face_on_background, filled_share, jpeg_with_phone_metadata, no_temp_files, sha256
 
@@ -48,6 +48,15 @@ def test_demo_crowd_every_face_covered_with_default_detector(tmp_path):
     assert report.passed
     assert coverage_of(report, boxes) == len(boxes), "every demo face from 10 to 300 px must be covered"
     assert not [k for k in exiftool_tags(tmp_path / "out.jpg") if "GPS" in k]
+    # …and nothing else: no region covers background alone or more than one face.
+    faces = np.array(boxes, np.float32)
+    for region in report.faces:
+        box = np.array([region["box"]], np.float32)
+        inside = box_coverage(faces, box)[:, 0]  # share of each demo face inside this region
+        assert (inside > 0.2).sum() == 1, f"region {region} covers {int((inside > 0.2).sum())} faces"
+        face = faces[inside.argmax()]
+        grown = (face[2] - face[0]) * (face[3] - face[1]) * 4  # the face box grown 2× on each axis
+        assert (box[0, 2] - box[0, 0]) * (box[0, 3] - box[0, 1]) <= grown, f"region {region} is mostly background"
 
 
 def _orient(upright: Image.Image, orientation: int) -> Image.Image:

@@ -64,7 +64,7 @@ def main() -> None:
 @click.option("--style", type=click.Choice(STYLES), default="fill", show_default=True, help="fill is irreversible; mosaic and blur are weaker.")
 @click.option("--shape", type=click.Choice(SHAPES), default="box", show_default=True)
 @click.option("--fast", is_flag=True, help="Faster detection with lower recall on tiny faces.")
-@click.option("--threshold", type=click.FloatRange(0.01, 0.99), default=None, help="Detector score threshold (lower finds more).")
+@click.option("--threshold", type=click.FloatRange(0.01, 0.99), default=None, help="What a candidate needs to be painted: in photos the classifier's probability (default 0.1; with --fast YuNet's score, 0.3), in videos YuNet's score (0.2; --fast 0.3). Lower paints more.")
 @click.option("--padding", type=click.FloatRange(0.25, 2.0), default=0.3, show_default=True, help="Margin around each face, share of its size per side.")
 @click.option("--audio", type=click.Choice(["drop", "keep"]), default="drop", show_default=True, help="Video: voices identify people, so audio is dropped unless kept.")
 @click.option("--max-megapixels", type=click.FloatRange(1, 10000), default=250.0, show_default=True, help="Refuse larger images and video frames (decompression bombs).")

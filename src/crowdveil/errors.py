@@ -8,6 +8,7 @@ Each error carries ``hint``: what the user can do about it.
      ├── InputError                 the source cannot be used as it is
      │    ├── UnsupportedFormat     not a format crowdveil reads (RAW, PDF, …)
      │    ├── CorruptInput          truncated, empty or undecodable
+     │    ├── NotARegularFile       a pipe, device, socket or looping link
      │    └── TooLarge              declared size above the pixel limit
      ├── OutputError                the destination cannot be written
      │    ├── UnsafeOutputPath      would overwrite the original / existing file
@@ -29,6 +30,7 @@ __all__ = [
     "InputError",
     "UnsupportedFormat",
     "CorruptInput",
+    "NotARegularFile",
     "TooLarge",
     "OutputError",
     "UnsafeOutputPath",
@@ -64,6 +66,10 @@ class UnsupportedFormat(InputError):
 
 class CorruptInput(InputError):
     hint = "The file is damaged or incomplete; re-export or re-copy it from the source."
+
+
+class NotARegularFile(InputError):
+    hint = "Pass photo and video files only (not pipes, devices or folders)."
 
 
 class TooLarge(InputError):

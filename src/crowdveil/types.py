@@ -153,13 +153,19 @@ class Detections:
         out = self.replace(xyxy=clipped)
         return out[out.area > 0]
 
-    def nms(self, iou_threshold: float = 0.4, *, enclose: bool = False) -> "Detections":
+    def nms(self, iou_threshold: float = 0.4, *, enclose: bool = False,
+            max_growth: float | None = None) -> "Detections":
         """Greedy non-maximum suppression, highest score first.
 
         Args:
             enclose: grow each kept box to enclose the boxes it suppressed, so
                 the result covers every pixel the input did (one region per
                 face, nothing uncovered that some box covered).
+            max_growth: with ``enclose``, a kept box grows by at most this share
+                of its width (height) on each side; an overlapping box that
+                reaches further is not suppressed but kept on its own, so the
+                result still covers every input pixel and no box balloons over
+                its neighbours.
         """
         if len(self) <= 1:
             return self
@@ -176,6 +182,12 @@ class Detections:
             group = ~suppressed
             group[group] = box_iou(self.xyxy[i : i + 1], self.xyxy[group])[0] > iou_threshold
             group[i] = True
+            if enclose and max_growth is not None:
+                bw, bh = self.xyxy[i, 2] - self.xyxy[i, 0], self.xyxy[i, 3] - self.xyxy[i, 1]
+                limit = self.xyxy[i] + np.array([-bw, -bh, bw, bh], np.float32) * max_growth
+                within = ((self.xyxy[:, :2] >= limit[:2] - 1e-4).all(1) & (self.xyxy[:, 2:] <= limit[2:] + 1e-4).all(1))
+                group &= within
+                group[i] = True
             if enclose:
                 members = self.xyxy[group]
                 boxes[i] = [*members[:, :2].min(0), *members[:, 2:].max(0)]

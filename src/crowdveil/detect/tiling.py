@@ -1,4 +1,4 @@
-"""Tiles and passes: detectors that wrap detectors.
+"""Tiles and passes: a detector that wraps a detector.
 
 Faces 10–20 px tall in a 4000-px crowd photo are a few cells of the
 network's heat map at full resolution; cutting the image into overlapping
@@ -6,8 +6,6 @@ tiles and enlarging each gives the network the pixels it needs.
 """
 
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 
@@ -23,31 +21,6 @@ def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)  # the last tile ends flush with the border
     return sorted(set(starts))
-
-
-class Union(Detector):
-    """Every detector's boxes, merged with non-maximum suppression.
-
-    Recall first: a face found by any member is kept, and a kept box grows
-    to enclose the boxes it suppressed, so the union covers every pixel some
-    member's box covered (dropping them instead left measurably more faces
-    exposed on the WIDER dev set).
-    """
-
-    def __init__(self, members: Sequence[Detector], nms_iou: float = 0.4, name: str | None = None) -> None:
-        self.members = list(members)
-        self.nms_iou = nms_iou
-        self.name = name or "+".join(m.name for m in self.members)
-
-    @property
-    def models(self) -> dict[str, str]:
-        merged: dict[str, str] = {}
-        for m in self.members:
-            merged.update(m.models)
-        return merged
-
-    def detect(self, rgb: np.ndarray) -> Detections:
-        return Detections.merge(m.detect(rgb) for m in self.members).nms(self.nms_iou, enclose=True)
 
 
 # Never shrink the tiled pass more than this: a 60-px face in a 200 MP
@@ -135,35 +108,3 @@ class Pyramid(Detector):
                     crop = np.ascontiguousarray(rgb[y : y + tile, x : x + tile])
                     found.append(inner.detect(crop).shift(x, y))
         return Detections.merge(found).nms(self.nms_iou)
-
-
-class HeightGated(Detector):
-    """Keep ``inner``'s boxes by a score threshold that depends on box height.
-
-    A network's low scores mean different things at different sizes: an
-    enlarged pass finds 10–20 px faces at scores where its large boxes are
-    mostly not faces; YuNet's large low-score boxes are mostly faces turned
-    away or half hidden, its small ones mostly texture.
-
-    Args:
-        inner: the pass (run at the lowest threshold of the ladder).
-        ladder: ``{max_height_px: threshold}``: a box shorter than a key needs that score.
-        big_threshold: the score a box taller than every key needs.
-    """
-
-    def __init__(self, inner: Detector, ladder: dict[float, float], big_threshold: float) -> None:
-        self.inner = inner
-        self.ladder = dict(sorted(ladder.items()))
-        self.big_threshold = big_threshold
-        self.name = f"{inner.name}|by-height{self.ladder},else>{big_threshold:g}"
-
-    @property
-    def models(self) -> dict[str, str]:
-        return self.inner.models
-
-    def detect(self, rgb: np.ndarray) -> Detections:
-        found = self.inner.detect(rgb)
-        needed = np.full(len(found), self.big_threshold, np.float32)
-        for max_height, threshold in sorted(self.ladder.items(), reverse=True):
-            needed[found.height < max_height] = threshold
-        return found[found.score >= needed]

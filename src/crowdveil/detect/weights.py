@@ -71,3 +71,13 @@ YUNET = WeightFile(
         "(only its YuNet weight file is used; the package itself is never imported)"
     ),
 )
+
+# The second-stage classifier, trained by this project (``python -m crowdveil.train``) and
+# shipped inside the crowdveil package; models/README.md says how and on what.
+CANDIDATE_CLASSIFIER = WeightFile(
+    name="candidate-classifier",
+    package="crowdveil",
+    relative_path="detect/models/candidate_classifier.onnx",
+    sha256="9222486fe2a81fc5248c7279c0e298be2c6b38d530ec0c60dd971147a925bd27",
+    install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
+)

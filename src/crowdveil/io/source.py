@@ -13,15 +13,11 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import CorruptInput, InputError
+from ..errors import CorruptInput, InputError, NotARegularFile
 
-__all__ = ["read_regular_file", "NotARegularFile"]
+__all__ = ["read_regular_file"]
 
 _CHUNK = 1 << 20
-
-
-class NotARegularFile(InputError):
-    hint = "Pass photo and video files only (not pipes, devices or folders)."
 
 
 def read_regular_file(path: str | os.PathLike[str], *, limit: int | None = None) -> bytes:

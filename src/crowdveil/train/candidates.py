@@ -1,0 +1,97 @@
+"""Run the candidate views over a WIDER FACE root and cache what they propose, one ``.npz`` per image."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..bench.wider import load_wider
+from ..detect.registry import CANDIDATE_VIEWS, build_candidates
+from ..io.image import decode_image
+from ..io.sniff import sniff
+
+
+def cache_name(relpath: str) -> str:
+    return relpath.replace("/", "__").rsplit(".", 1)[0] + ".npz"
+
+
+def extract(root: Path, cache: Path, order_seed: int = 0) -> None:
+    """Candidates of every image of ``root`` into ``cache`` (images already cached are skipped)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    items = load_wider(root)
+    order = np.random.default_rng(order_seed).permutation(len(items))  # a partial cache is still a fair sample
+    detector = build_candidates()
+    started = time.perf_counter()
+    for n, i in enumerate(order, 1):
+        path, image = items[i]
+        target = cache / cache_name(image.relpath)
+        if target.exists():
+            continue
+        data = path.read_bytes()
+        rgb = decode_image(data, sniff(data[:64], path.name), max_pixels=250_000_000, name=path.name).pixels[:, :, :3]
+        found = detector.detect(np.ascontiguousarray(rgb))
+        view = np.array([CANDIDATE_VIEWS.index(str(s)) for s in found.source], np.int8)
+        np.savez(target.with_suffix(".tmp.npz"), xyxy=found.xyxy, score=found.score, view=view,
+                 shape=np.array(rgb.shape[:2]))
+        target.with_suffix(".tmp.npz").rename(target)
+        if n % 25 == 0:
+            print(f"{n}/{len(items)} {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+
+
+# Background scenes: WIDER has no photo without people, and a classifier that never saw one
+# learns that a lone weak candidate is a face (people-free photos came out grey). The part
+# of each image farthest from every annotated face, cut out and read as a photo of its own,
+# is a people-free scene of the same cameras.
+BACKGROUND_MIN_PX = 192
+BACKGROUND_MARGIN = 2.0  # face boxes grown this many of their sizes on each side stay out of the cut
+
+
+def background_region(shape: tuple[int, int], gt_xyxy: np.ndarray, rng: np.random.Generator,
+                      tries: int = 400) -> tuple[int, int, int, int] | None:
+    """The largest of ``tries`` random rectangles that keeps clear of every (grown) face box, or None."""
+    h, w = shape
+    gt = gt_xyxy[(gt_xyxy[:, 2] > gt_xyxy[:, 0]) & (gt_xyxy[:, 3] > gt_xyxy[:, 1])]
+    gw, gh = gt[:, 2] - gt[:, 0], gt[:, 3] - gt[:, 1]
+    grown = np.stack([gt[:, 0] - BACKGROUND_MARGIN * gw, gt[:, 1] - BACKGROUND_MARGIN * gh,
+                      gt[:, 2] + BACKGROUND_MARGIN * gw, gt[:, 3] + BACKGROUND_MARGIN * gh], axis=1)
+    best, best_area = None, 0
+    for _ in range(tries):
+        bw, bh = rng.integers(BACKGROUND_MIN_PX, max(BACKGROUND_MIN_PX + 1, w + 1)), \
+            rng.integers(BACKGROUND_MIN_PX, max(BACKGROUND_MIN_PX + 1, h + 1))
+        if bw > w or bh > h or bw * bh <= best_area:
+            continue
+        x, y = rng.integers(0, w - bw + 1), rng.integers(0, h - bh + 1)
+        clear = (grown[:, 2] <= x) | (grown[:, 0] >= x + bw) | (grown[:, 3] <= y) | (grown[:, 1] >= y + bh)
+        if clear.all():
+            best, best_area = (int(x), int(y), int(x + bw), int(y + bh)), bw * bh
+    return best
+
+
+def extract_background(root: Path, cache: Path, seed: int = 0) -> None:
+    """Candidates of each image's background region (``background_region``) into ``cache``."""
+    cache.mkdir(parents=True, exist_ok=True)
+    detector = build_candidates()
+    for n, (path, image) in enumerate(load_wider(root)):
+        target = cache / cache_name(image.relpath)
+        if target.exists():
+            continue
+        data = path.read_bytes()
+        rgb = decode_image(data, sniff(data[:64], path.name), max_pixels=250_000_000, name=path.name).pixels[:, :, :3]
+        region = background_region(rgb.shape[:2], image.xyxy, np.random.default_rng([seed, n]))
+        if region is None:
+            np.savez(target, region=np.zeros(0, np.int64))
+            continue
+        x1, y1, x2, y2 = region
+        found = detector.detect(np.ascontiguousarray(rgb[y1:y2, x1:x2]))
+        view = np.array([CANDIDATE_VIEWS.index(str(s)) for s in found.source], np.int8)
+        np.savez(target, xyxy=found.xyxy, score=found.score, view=view, region=np.array(region))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 3 and sys.argv[3] == "background":
+        extract_background(Path(sys.argv[1]), Path(sys.argv[2]))
+    else:
+        extract(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,168 @@
+"""The second stage: the shipped classifier loads only with its own digest, keeps real
+faces and drops real non-faces, and merged regions never balloon over their neighbours."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from crowdveil.detect import weights
+from crowdveil.detect.registry import CANDIDATE_VIEWS, build_candidates, build_detector
+from crowdveil.detect.second_stage import (
+    MAX_ENCLOSE_GROWTH,
+    Candidates,
+    SecondStage,
+    candidate_crops,
+    candidate_features,
+    build_reader,
+    feature_count,
+    second_look,
+)
+from crowdveil.demo import make_crowd
+from crowdveil.errors import ModelError
+from crowdveil.types import Detections, box_coverage
+
+from conftest import face_on_background
+
+
+@pytest.fixture(scope="module")
+def second_stage() -> SecondStage:
+    detector = build_detector("default")
+    assert isinstance(detector, SecondStage)
+    return detector
+
+
+def test_the_classifier_weights_ship_inside_the_package_and_are_small():
+    raw = weights.load_verified(weights.CANDIDATE_CLASSIFIER)
+    assert 10_000 < len(raw) <= 2_000_000
+
+
+def test_classifier_weights_with_another_digest_are_refused():
+    tampered = dataclasses.replace(weights.CANDIDATE_CLASSIFIER, sha256="0" * 64)
+    with pytest.raises(ModelError, match="expected 0000"):
+        SecondStage(build_candidates(), 0.1, model=tampered)
+
+
+def test_a_missing_classifier_file_is_a_model_error_that_says_what_to_do():
+    absent = dataclasses.replace(weights.CANDIDATE_CLASSIFIER, relative_path="detect/models/no_such_file.onnx")
+    with pytest.raises(ModelError) as info:
+        SecondStage(build_candidates(), 0.1, model=absent)
+    assert "reinstall" in info.value.hint.lower()
+
+
+def test_features_say_which_views_agree_and_how_big_a_box_is_beside_its_neighbours():
+    faces = [[100, 100, 120, 124], [101, 99, 121, 123], [300, 100, 320, 124], [301, 101, 321, 125]]
+    outsize = [[500, 50, 900, 450]]
+    d = Detections.from_boxes(faces + outsize, score=[0.9, 0.8, 0.7, 0.6, 0.06],
+                              source=["centerface", "yunet", "centerface", "yunet-mirrored", "centerface"])
+    f = candidate_features(d, CANDIDATE_VIEWS)
+    assert f.shape == (5, feature_count(CANDIDATE_VIEWS) - 1)  # classifier_inputs appends the second look
+    views = len(CANDIDATE_VIEWS)
+    assert f[0, :views].tolist() == pytest.approx([0.9, 0, 0.8, 0, 0])  # its own view and YuNet's overlapping box
+    assert f[0, views] == 2 and f[4, views] == 1  # views agreeing
+    vs_median = f[:, -3]
+    assert vs_median[4] > 3.5  # the big lone box is > 2**3.5 times the confident faces' height
+    assert abs(vs_median[0]) < 0.2
+
+
+def test_crops_are_centred_with_context_and_black_outside_the_image():
+    rgb = np.full((100, 100, 3), 255, np.uint8)
+    crops = candidate_crops(rgb, np.array([[40, 40, 60, 60], [-10, -10, 10, 10]], np.float32), size=24)
+    assert crops.shape == (2, 3, 24, 24)
+    assert crops[0].min() == 255  # 2× context of a centred box stays inside the image
+    assert crops[1][:, :10, :10].max() == 0 and crops[1][:, -5:, -5:].min() == 255
+
+
+def test_the_second_look_reads_big_candidates_again_sixteen_to_a_mosaic():
+    pixels, boxes = face_on_background(640, 480, faces=((300, 200, 80),))
+    face, texture, tiny = list(boxes[0]), [20, 20, 100, 100], [10, 400, 20, 410]
+    cands = Detections.from_boxes([face] * 18 + [texture, tiny])  # 19 big ones: two mosaics
+    scores = second_look(pixels, cands, build_reader())
+    assert (scores[:18] > 0.5).all(), scores
+    assert scores[18] < 0.05 and scores[19] == 0  # the tiny one is not re-read
+
+
+def test_a_real_face_is_kept(second_stage):
+    pixels, boxes = face_on_background(640, 480, faces=((300, 200, 60), (80, 60, 24)))
+    found = second_stage.detect(pixels)
+    cover = box_coverage(np.array(boxes, np.float32), found.expand(0.3).xyxy).max(axis=1)
+    assert (cover >= 0.8).all(), found.to_list()
+
+
+def test_faces_in_a_small_picture_are_kept(second_stage):
+    # A 200-px strip: a classifier that learnt "small picture, no face" turned all of these down.
+    pixels, boxes = make_crowd()
+    strip = np.ascontiguousarray(pixels[:200, :720])
+    faces = np.array([b for b in boxes if b[2] <= 720 and b[3] <= 200 and b[3] - b[1] >= 16], np.float32)
+    found = second_stage.detect(strip)
+    cover = box_coverage(faces, found.expand(0.3).xyxy).max(axis=1)
+    assert len(faces) >= 6 and (cover >= 0.8).all(), cover
+
+
+def test_the_astronaut_photo_keeps_her_face(second_stage):
+    photo = skdata.astronaut()
+    found = second_stage.detect(photo)
+    face = np.array([[165, 35, 285, 195]], np.float32)  # demo._FACE_CROP
+    assert box_coverage(face, found.expand(0.3).xyxy).max() >= 0.8
+
+
+# Animals are left out, as in the people-free benchmark list: a cat's face is a face to a face detector.
+@pytest.mark.parametrize("name", ["grass", "brick", "gravel", "coffee", "rocket", "coins", pytest.param(
+    "hubble_deep_field", marks=pytest.mark.xfail(strict=True, reason="a known weakness: galaxies are blobs the views "
+                                                 "and the classifier take for faces (9 % of the picture painted)"))])
+def test_photos_with_no_person_get_no_region_or_nearly_none(second_stage, name):
+    photo = getattr(skdata, name)()
+    if photo.ndim == 2:
+        photo = np.stack([photo] * 3, axis=2)
+    proposed = second_stage.candidates.detect(photo)
+    found = second_stage.detect(photo)
+    painted = np.zeros(photo.shape[:2], bool)
+    for x1, y1, x2, y2 in found.expand(0.3).clip(photo.shape[1], photo.shape[0]).xyxy.astype(int):
+        painted[y1:y2, x1:x2] = True
+    # The views alone propose things here; the classifier turns them down.
+    assert painted.mean() <= 0.02, (len(proposed), found.to_list())
+
+
+def test_enclosing_nms_never_grows_a_box_past_its_bound():
+    # Six small faces under one big low-score box, plus their duplicates.
+    small = [[x, 100, x + 20, 124] for x in range(100, 400, 50)]
+    dups = [[x + 2, 101, x + 22, 126] for x in range(100, 400, 50)]
+    big = [[90, 60, 410, 300]]
+    d = Detections.from_boxes(small + dups + big, score=[0.9] * 6 + [0.8] * 6 + [0.95])
+    merged = d.nms(0.4, enclose=True, max_growth=MAX_ENCLOSE_GROWTH)
+    # Every kept box is at most (1 + 2 × growth) × the size of the box it grew from.
+    assert len(merged) == 7
+    for box in merged.xyxy:
+        w, h = box[2] - box[0], box[3] - box[1]
+        assert w <= 320 * (1 + 2 * MAX_ENCLOSE_GROWTH) and h <= 240 * (1 + 2 * MAX_ENCLOSE_GROWTH)
+    faces = merged[merged.xyxy[:, 2] - merged.xyxy[:, 0] < 40]
+    assert len(faces) == 6 and (faces.width <= 22).all()  # each face grew over its duplicate only
+
+
+def test_a_far_box_is_not_swallowed_by_a_bounded_enclose():
+    # A strong small box and a weaker big one overlapping it above the NMS threshold:
+    # unbounded, the small one would grow into the big one.
+    d = Detections.from_boxes([[0, 0, 10, 10], [0, 0, 14, 14]], score=[0.9, 0.5])
+    assert d.nms(0.4, enclose=True).xyxy.tolist() == [[0, 0, 14, 14]]
+    bounded = d.nms(0.4, enclose=True, max_growth=0.2)
+    assert sorted(bounded.xyxy.tolist()) == [[0, 0, 10, 10], [0, 0, 14, 14]]  # both kept, neither grown
+
+
+def test_candidates_keep_each_view_apart():
+    class Fixed:
+        models: dict = {}
+
+        def __init__(self, boxes):
+            self.boxes = boxes
+
+        def detect(self, rgb):
+            return Detections.from_boxes(self.boxes, source="whatever")
+
+    c = Candidates([Fixed([[0, 0, 5, 5]]), Fixed([[1, 1, 6, 6], [9, 9, 12, 12]])], ["a", "b"])
+    found = c.detect(np.zeros((20, 20, 3), np.uint8))
+    assert found.source.tolist() == ["a", "b", "b"]
+    with pytest.raises(ValueError):
+        Candidates([Fixed([])], ["a", "b"])
