@@ -325,6 +325,9 @@ def test_a_signal_while_a_photo_is_verified_leaves_nothing_beside_the_original(t
     make_inputs(tmp_path / "in", 1, size=(320, 240))
     script = (
         "import os, signal\n"
+        # A run started under nohup inherits SIGHUP ignored, and crowdveil keeps it ignored: the
+        # child starts from the default disposition, as in a terminal.
+        f"signal.signal(signal.{signame}, signal.SIG_DFL)\n"
         "from crowdveil import Config, anonymize\n"
         "from crowdveil.detect.centerface import CenterFace\n"
         "class SignalWhileVerifying(CenterFace):\n"
