@@ -427,6 +427,29 @@ def test_special_files_do_not_block_the_studio(tmp_path):
         workspace.close()
 
 
+def test_the_studio_writes_no_export_through_a_link_planted_in_its_output_folder(tmp_path):
+    """The CLI refused links inside --out; the studio's exports went wherever a planted link pointed."""
+    from crowdveil.studio.workspace import Workspace
+
+    pixels, _ = face_on_background(160, 120, faces=((50, 20, 70),))
+    folder = tmp_path / "src"
+    (folder / "sub").mkdir(parents=True)
+    jpeg_with_phone_metadata(folder / "sub" / "mine.jpg", pixels)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)  # planted before the export
+    workspace = Workspace(Config(preset="fast"), out)
+    try:
+        (item,) = workspace.add_folder(folder)
+        workspace.wait_idle()
+        workspace.export_photo(item.id, [], [], "fill", "box")
+        assert item.status == "refused" and "symbolic link" in item.export["message"], item.export
+        assert list(elsewhere.iterdir()) == [], "nothing is written through the link"
+    finally:
+        workspace.close()
+
+
 def test_a_folder_walk_does_not_follow_links_out_of_the_folder(tmp_path):
     """``src/link.jpg → ../outside/another_users_photo.jpg`` was previewed and exported by the studio."""
     import http.client

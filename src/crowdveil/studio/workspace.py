@@ -379,9 +379,18 @@ class Workspace:
             raise StudioError(str(exc)) from exc
 
     def _destination(self, item: Item, out_fmt: str) -> Path:
-        """``<stem>.veiled.<ext>`` in the output folder; a new name rather than replace a file we did not write."""
-        from ..pipeline import default_destination
+        """``<stem>.veiled.<ext>`` in the output folder; a new name rather than replace a file we did not write.
 
+        Raises:
+            UnsafeOutputPath: the output folder is a link or another user's, or the item's
+                subfolder is reached through a link (outputs would land wherever it points).
+        """
+        from ..pipeline import default_destination
+        from ..runner.manifest import check_inside_output_tree, check_output_folder
+
+        if self.out_dir.exists() or self.out_dir.is_symlink():
+            check_output_folder(self.out_dir)
+        check_inside_output_tree(self.out_dir, item.out_dir)
         dst = default_destination(item.path, out_fmt, item.out_dir)
         n = 2
         while dst.exists() and dst != item.destination:
