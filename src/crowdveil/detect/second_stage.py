@@ -1,4 +1,4 @@
-"""A second look at every candidate: the low-threshold views propose, a small trained classifier decides.
+"""The second stage: the low-threshold views propose candidates, a small trained classifier decides.
 
 The default's views (CenterFace and YuNet on the photo and its mirror
 image, YuNet on the photo enlarged) find almost every face at low
@@ -32,7 +32,9 @@ CROP_PX = 24  # the classifier's input side: a 10-px face's crop (20 px) is read
 CONTEXT = 2.0  # crop side = CONTEXT × the box's longer side, centred on it
 AGREE_IOU = 0.4  # a view "agrees" with a candidate where one of its boxes overlaps it this much
 CONFIDENT_VIEWS = 2  # candidates seen by this many views set the scale of the faces around them
-_CHUNK = 2048  # IoU rows at a time: a 200 MP photo gives tens of thousands of candidates
+# Rows at a time: a 200 MP photo gives tens of thousands of candidates, whose IoU against all the
+# others in one block would take gigabytes.
+_CHUNK = 512
 
 
 def view_scores(candidates: Detections, views: Sequence[str]) -> np.ndarray:
@@ -60,11 +62,11 @@ def candidate_features(candidates: Detections, views: Sequence[str]) -> np.ndarr
 
     Columns: each view's score (``view_scores``), the number of views that
     agree, the candidate's own view (one-hot), log2 of its height in pixels,
-    its aspect ratio, and log2 of its
-    height over the median height of the confident candidates (seen by
-    ``CONFIDENT_VIEWS`` views or more) and over the nearest confident one's,
-    with a flag for "there are confident candidates at all". A box far larger
-    than every face around it is how a flag or a patch of sky looks.
+    its aspect ratio, and log2 of its height over the median height of the
+    confident candidates (seen by ``CONFIDENT_VIEWS`` views or more) and over
+    the nearest confident one's, with a flag for "there are confident
+    candidates at all". A box far larger than every face around it is how a
+    flag or a patch of sky looks.
     """
     n = len(candidates)
     nviews = len(views)
