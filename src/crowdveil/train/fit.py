@@ -1,8 +1,8 @@
 """Fit the candidate classifier on cached candidates and export it to ONNX.
 
-The network reads a candidate's crop (``second_stage.candidate_crops``) and
-its features (``second_stage.candidate_features``), both computed by the
-product's own functions, and answers one logit: face or head there, or not.
+The network reads a candidate's crop and features, computed by the product's
+own ``second_stage.classifier_inputs``, and answers one logit: face or head
+there, or not.
 Feature normalisation is baked into the exported graph, so the product feeds
 raw features. Fixed seeds; PyTorch's CPU build (``torch==2.13.0``).
 """
@@ -106,21 +106,19 @@ def build_model(n_features: int, mean: np.ndarray, std: np.ndarray):
     return CandidateClassifier()
 
 
-class _Probabilities:
-    """Wraps the trained module for export: crops and raw features in, P(face) out."""
+def _with_probabilities(model):
+    """``model`` wrapped for export: crops and raw features in, P(face) out."""
+    import torch
 
-    def __new__(cls, model):
-        import torch
+    class Exported(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
 
-        class Exported(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+        def forward(self, crops, features):
+            return torch.sigmoid(self.inner(crops, features))
 
-            def forward(self, crops, features):
-                return torch.sigmoid(self.inner(crops, features))
-
-        return Exported(model)
+    return Exported(model)
 
 
 def fit(samples: Samples, *, epochs: int = 10, seed: int = 0, log=print):
@@ -194,7 +192,7 @@ def export(model, path: Path, n_features: int) -> str:
     """Write the ONNX file; returns its sha256."""
     import torch
 
-    wrapped = _Probabilities(model).eval()
+    wrapped = _with_probabilities(model).eval()
     crops = torch.zeros(2, 3, CROP_PX, CROP_PX)
     feats = torch.zeros(2, n_features)
     path.parent.mkdir(parents=True, exist_ok=True)
