@@ -11,7 +11,8 @@ def run_checks() -> list[tuple[str, bool, str]]:
     from .errors import ModelError
 
     results = []
-    for label, weight in (("CenterFace weights", weights.CENTERFACE), ("YuNet weights", weights.YUNET)):
+    for label, weight in (("CenterFace weights", weights.CENTERFACE), ("YuNet weights", weights.YUNET),
+                          ("second-stage classifier (ships with crowdveil)", weights.CANDIDATE_CLASSIFIER)):
         try:
             weights.load_verified(weight)
             results.append((label, True, f"sha256 {weight.sha256[:16]}… verified"))
