@@ -43,7 +43,7 @@ bench: $(STAMP)
 # (src/crowdveil/detect/models/README.md): candidates cached in build/candidates.
 train: $(STAMP)
 	$(PY) -m pip install -q -e '.[train]'
-	$(PY) -m crowdveil.train --data ../shared/data/wider_other --cache build/candidates
+	$(PY) -m training --data ../shared/data/wider_other --cache build/candidates
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -6,7 +6,7 @@ thresholds, and with it flags, foliage, sky and fabric. Uniting them paints
 all of it. ``SecondStage`` keeps the views as proposers and asks, for every
 candidate box, a network trained for exactly this decision
 (``models/candidate_classifier.onnx``, trained on WIDER images of other event
-classes than the benchmark's; ``crowdveil.train``): it reads the candidate's
+classes than the benchmark's; ``training/`` at the repository root): it reads the candidate's
 crop with context around it and what the views said about it (each view's
 score there, how big it is beside the confident finds around it), and
 answers "face or head" with a probability.
@@ -15,7 +15,7 @@ Recall first: the operating threshold is low, so an unsure candidate is
 painted; what is rejected are the candidates the network is sure about.
 
 The functions here are the only definition of the classifier's inputs:
-training (``crowdveil.train``) calls the same ones.
+training (``training/`` at the repository root) calls the same ones.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def classifier_inputs(rgb: np.ndarray, candidates: Detections, views: Sequence[s
     """The classifier's two inputs for ``candidates`` of ``rgb``: crops (uint8) and features.
 
     Features are ``candidate_features`` plus the ``second_look`` score, last.
-    The one definition: the product and training (``crowdveil.train``) call it.
+    The one definition: the product and training (``training/`` at the repository root) call it.
     """
     features = candidate_features(candidates, views)
     features = np.column_stack([features, second_look(rgb, candidates, reader)]).astype(np.float32)

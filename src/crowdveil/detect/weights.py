@@ -72,7 +72,7 @@ YUNET = WeightFile(
     ),
 )
 
-# The second-stage classifier, trained by this project (``python -m crowdveil.train``) and
+# The second-stage classifier, trained by this project (``python -m training``) and
 # shipped inside the crowdveil package; models/README.md says how and on what.
 CANDIDATE_CLASSIFIER = WeightFile(
     name="candidate-classifier",

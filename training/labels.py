@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..types import box_coverage, box_iou
+from crowdveil.types import box_coverage, box_iou
 
 MATCH_IOU = 0.4
 NEAR_IOU = 0.2

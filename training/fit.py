@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench.wider import load_wider
-from ..detect.registry import CANDIDATE_VIEWS
-from ..detect.second_stage import CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader, classifier_inputs
-from ..io.image import decode_image
-from ..io.sniff import sniff
-from ..types import Detections
+from crowdveil.bench.wider import load_wider
+from crowdveil.detect.registry import CANDIDATE_VIEWS
+from crowdveil.detect.second_stage import CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader, classifier_inputs
+from crowdveil.io.image import decode_image
+from crowdveil.io.sniff import sniff
+from crowdveil.types import Detections
 from .candidates import cache_name
 from .labels import FACE, IGNORED, label_candidates
 
@@ -205,7 +205,7 @@ def export(model, path: Path, n_features: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m crowdveil.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/wider_other"),
                         help="WIDER FACE root to train on (never the benchmark's)")
     parser.add_argument("--cache", type=Path, default=Path("build/candidates"), help="candidate cache folder")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench.wider import load_wider
-from ..detect.registry import CANDIDATE_VIEWS, build_candidates
-from ..io.image import decode_image
-from ..io.sniff import sniff
+from crowdveil.bench.wider import load_wider
+from crowdveil.detect.registry import CANDIDATE_VIEWS, build_candidates
+from crowdveil.io.image import decode_image
+from crowdveil.io.sniff import sniff
 
 
 def cache_name(relpath: str) -> str:
