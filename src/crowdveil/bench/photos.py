@@ -61,27 +61,41 @@ def _progress(label: str, done: int, total: int) -> None:
         print(f"  {label}: {done}/{total}", file=sys.stderr, flush=True)
 
 
+class _Pipeline:
+    """The pipeline's own steps at ``preset``, on decoded pixels, without a file (both sides of the bench)."""
+
+    def __init__(self, preset: str) -> None:
+        from ..config import Config
+        from ..detect.registry import build_detector, build_verifier
+
+        self.config = Config(preset=preset)
+        self.detector = build_detector(self.config.preset, self.config.threshold)
+        self.verifier = build_verifier(self.config.preset, self.config.threshold)
+        self.max_pixels = int(self.config.max_megapixels * 1e6)
+
+    def painted(self, pixels: np.ndarray, out_fmt: str, name: str):
+        """``pipeline.detect`` → ``pipeline.redact_verified``; returns its ``Redaction`` and the painted mask."""
+        from ..pipeline import detect, redact_verified
+        from ..redact import region_mask
+
+        faces = detect(self.detector, pixels)
+        result = redact_verified(pixels, faces, self.config, out_fmt, self.verifier, name=name)
+        return result, region_mask(pixels.shape[0], pixels.shape[1], result.regions, self.config.shape)
+
+
 def run_crowdveil(items: list[tuple[Path, WiderImage]], preset: str) -> tuple[list[ImageScore], float]:
     """Score the pipeline at ``preset`` on each image; returns scores and peak RSS (MB)."""
-    from ..config import Config
-    from ..detect.registry import build_detector, build_verifier
     from ..io.image import decode_image
     from ..io.sniff import sniff
-    from ..pipeline import detect, redact_verified
-    from ..redact import region_mask
 
-    config = Config(preset=preset)
-    detector = build_detector(config.preset, config.threshold)
-    verifier = build_verifier(config.preset, config.threshold)
+    pipeline = _Pipeline(preset)
     scores = []
     for n, (path, image) in enumerate(items, 1):
         data = path.read_bytes()
-        decoded = decode_image(data, sniff(data[:64], path.name), max_pixels=int(config.max_megapixels * 1e6), name=path.name)
+        decoded = decode_image(data, sniff(data[:64], path.name), max_pixels=pipeline.max_pixels, name=path.name)
         started = time.perf_counter()
-        faces = detect(detector, decoded.pixels)
-        result = redact_verified(decoded.pixels, faces, config, "jpeg", verifier, name=path.name)
+        result, mask = pipeline.painted(decoded.pixels, "jpeg", path.name)
         ms = (time.perf_counter() - started) * 1000
-        mask = region_mask(decoded.height, decoded.width, result.regions, config.shape)
         scores.append(score_image(image.event, image.boxes, image.scored, mask, ms, failed=bool(len(result.leftover))))
         _progress(f"crowdveil {preset}", n, len(items))
     return scores, _peak_rss_mb()
@@ -156,28 +170,19 @@ def _not_measured(name: str, exc: Exception) -> PaintedPhoto:
 
 def run_crowdveil_people_free(items: list[tuple[str, Path]], preset: str) -> tuple[list[PaintedPhoto], float]:
     """The painted share of each photo at ``preset``: the steps of ``anonymize``, without the file."""
-    from ..config import Config
-    from ..detect.registry import build_detector, build_verifier
     from ..errors import CrowdveilError
     from ..io.image import output_format
-    from ..pipeline import detect, redact_verified
-    from ..redact import region_mask
 
-    config = Config(preset=preset)
-    detector = build_detector(config.preset, config.threshold)
-    verifier = build_verifier(config.preset, config.threshold)
+    pipeline = _Pipeline(preset)
     photos = []
     for n, (name, path) in enumerate(items, 1):
         try:
-            decoded, fmt = _decode_upright(path, int(config.max_megapixels * 1e6))
-            faces = detect(detector, decoded.pixels)
+            decoded, fmt = _decode_upright(path, pipeline.max_pixels)
             # The output format anonymize would pick: the verifier re-reads that encoding.
-            result = redact_verified(decoded.pixels, faces, config, output_format(fmt, decoded.has_alpha), verifier,
-                                     name=path.name)
+            result, mask = pipeline.painted(decoded.pixels, output_format(fmt, decoded.has_alpha), path.name)
         except (CrowdveilError, OSError, ValueError) as exc:
             photos.append(_not_measured(name, exc))
         else:
-            mask = region_mask(decoded.height, decoded.width, result.regions, config.shape)
             photos.append(PaintedPhoto(name, painted_pct(mask), decoded.width, decoded.height, len(result.regions),
                                        failed=bool(len(result.leftover))))
         _progress(f"people-free, crowdveil {preset}", n, len(items))
