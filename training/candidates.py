@@ -18,6 +18,20 @@ def cache_name(relpath: str) -> str:
     return relpath.replace("/", "__").rsplit(".", 1)[0] + ".npz"
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    """The image as the product decodes it (upright RGB)."""
+    data = path.read_bytes()
+    return decode_image(data, sniff(data[:64], path.name), max_pixels=250_000_000, name=path.name).pixels[:, :, :3]
+
+
+def save_candidates(target: Path, found, **extra: np.ndarray) -> None:
+    """``found``'s boxes, scores and view indices into ``target``, written whole or not at all."""
+    view = np.array([CANDIDATE_VIEWS.index(str(s)) for s in found.source], np.int8)
+    partial = target.with_suffix(".tmp.npz")
+    np.savez(partial, xyxy=found.xyxy, score=found.score, view=view, **extra)
+    partial.rename(target)
+
+
 def extract(root: Path, cache: Path, order_seed: int = 0) -> None:
     """Candidates of every image of ``root`` into ``cache`` (images already cached are skipped)."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -30,13 +44,8 @@ def extract(root: Path, cache: Path, order_seed: int = 0) -> None:
         target = cache / cache_name(image.relpath)
         if target.exists():
             continue
-        data = path.read_bytes()
-        rgb = decode_image(data, sniff(data[:64], path.name), max_pixels=250_000_000, name=path.name).pixels[:, :, :3]
-        found = detector.detect(np.ascontiguousarray(rgb))
-        view = np.array([CANDIDATE_VIEWS.index(str(s)) for s in found.source], np.int8)
-        np.savez(target.with_suffix(".tmp.npz"), xyxy=found.xyxy, score=found.score, view=view,
-                 shape=np.array(rgb.shape[:2]))
-        target.with_suffix(".tmp.npz").rename(target)
+        rgb = read_rgb(path)
+        save_candidates(target, detector.detect(np.ascontiguousarray(rgb)), shape=np.array(rgb.shape[:2]))
         if n % 25 == 0:
             print(f"{n}/{len(items)} {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
 
@@ -78,20 +87,11 @@ def extract_background(root: Path, cache: Path, seed: int = 0) -> None:
         target = cache / cache_name(image.relpath)
         if target.exists():
             continue
-        data = path.read_bytes()
-        rgb = decode_image(data, sniff(data[:64], path.name), max_pixels=250_000_000, name=path.name).pixels[:, :, :3]
+        rgb = read_rgb(path)
         region = background_region(rgb.shape[:2], image.xyxy, np.random.default_rng([seed, n]))
         if region is None:
             np.savez(target, region=np.zeros(0, np.int64))
             continue
         x1, y1, x2, y2 = region
-        found = detector.detect(np.ascontiguousarray(rgb[y1:y2, x1:x2]))
-        view = np.array([CANDIDATE_VIEWS.index(str(s)) for s in found.source], np.int8)
-        np.savez(target, xyxy=found.xyxy, score=found.score, view=view, region=np.array(region))
+        save_candidates(target, detector.detect(np.ascontiguousarray(rgb[y1:y2, x1:x2])), region=np.array(region))
 
-
-if __name__ == "__main__":
-    if len(sys.argv) > 3 and sys.argv[3] == "background":
-        extract_background(Path(sys.argv[1]), Path(sys.argv[2]))
-    else:
-        extract(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -21,10 +21,8 @@ import numpy as np
 from crowdveil.bench.wider import load_wider
 from crowdveil.detect.registry import CANDIDATE_VIEWS
 from crowdveil.detect.second_stage import CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader, classifier_inputs
-from crowdveil.io.image import decode_image
-from crowdveil.io.sniff import sniff
 from crowdveil.types import Detections
-from .candidates import cache_name
+from .candidates import cache_name, read_rgb
 from .labels import FACE, IGNORED, label_candidates
 
 
@@ -57,8 +55,7 @@ def load_samples(root: Path, cache: Path, background: Path | None = None) -> Sam
         if not cached.exists():
             continue
         z = np.load(cached)
-        data = path.read_bytes()
-        rgb = decode_image(data, sniff(data[:64], path.name), max_pixels=250_000_000, name=path.name).pixels[:, :, :3]
+        rgb = read_rgb(path)
         scenes = [(rgb, z, wider.xyxy)]
         cut = background / cache_name(wider.relpath) if background is not None else None
         if cut is not None and cut.exists():
