@@ -304,3 +304,40 @@ def test_ceiling_reencodes_a_full_range_matroska_clip(tmp_path):
     assert measure_ceiling(src, tmp_path) > 0
     with av.open(str(tmp_path / "ceiling.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 8
+
+
+def test_crowd_video_pans_move_the_ground_truth_with_the_picture(tmp_path):
+    import av
+
+    from crowdveil.bench.video_crowd import write_pan_clip
+
+    pixels, boxes = make_crowd()
+    xywh = np.array([(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes], float)
+    clip = write_pan_clip(pixels, xywh, tmp_path / "pan.mp4", frames=6)
+    with av.open(str(clip.path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == len(clip.faces) == 6 and frames[0].shape == (clip.height, clip.width, 3)
+    # The biggest face, where the frame shows it, is the same pixels as in the photo (H.264 at CRF 18).
+    big = int(np.argmax(xywh[:, 3]))
+    x, y, w, h = xywh[big].astype(int)
+    for frame, moved in zip(frames, clip.faces):
+        fx, fy = moved[big, :2].astype(int)
+        if fx < 0 or fy < 0 or fx + w > clip.width or fy + h > clip.height:
+            continue
+        diff = np.abs(frame[fy:fy + h, fx:fx + w].astype(int) - pixels[y:y + h, x:x + w].astype(int)).mean()
+        assert diff < 6
+
+
+def test_crowd_video_scores_exposure_and_collateral_per_frame(tmp_path):
+    from crowdveil.bench.video_crowd import CrowdVideoScore, PanClip
+
+    faces = [np.array([[10, 10, 20, 20], [50, 10, 20, 20], [90, 90, 20, 20]], float)] * 2
+    clip = PanClip(tmp_path / "x.mp4", 100, 100, faces, np.array([True, True, True]))
+    covered_first = np.zeros((100, 100), bool)
+    covered_first[10:30, 10:30] = True  # face 0 covered, face 1 exposed, face 2 is cut by the frame: not scored
+    covered_first[60:70, 0:10] = True  # 1 % of the frame, outside every grown face box
+    score = CrowdVideoScore()
+    score.add([covered_first, covered_first], clip)
+    d = score.to_dict()
+    assert d["face_frames"] == 4 and d["exposed_all"] == 0.5 and d["exposed_ge16"] == 0.5
+    assert d["collateral_pct"] == pytest.approx(1.0)

@@ -787,6 +787,21 @@ def test_an_unsure_box_far_bigger_than_the_sure_face_beside_it_is_dropped():
     assert len(without_outsized(found((shirt, 0.3),))) == 1
 
 
+def test_big_detections_need_a_surer_score():
+    from crowdveil.pipeline_video import VIDEO_SIZE_LADDER, sure_for_their_size
+
+    assert sorted(VIDEO_SIZE_LADDER.items()) == [(48, 0.35), (96, 0.5)]
+    boxes = [[0, 0, 30, 40], [100, 0, 150, 60], [200, 0, 300, 130], [300, 0, 400, 130], [0, 200, 150, 330]]
+    scores = [0.21, 0.3, 0.45, 0.55, 0.9]  # small weak face / weak 60 px / weak 130 px / surer 130 px / sure
+    found = Detections.from_boxes(boxes, score=scores)
+    kept = sure_for_their_size(found, 1.0)
+    assert kept.xyxy[:, 0].tolist() == [0, 300, 0]  # the small face stays: under 48 px the preset decides
+    # Heights are judged as the detector saw them: on a 4K frame read at a quarter, a 130-px box is 32 px.
+    assert len(sure_for_their_size(found, 0.25)) == 5
+    whole = Detections.from_boxes([[0, 0, 640, 480]], score=[0.0], kind="frame")
+    assert len(sure_for_their_size(whole, 1.0)) == 1, "a failed frame's whole-frame region is never dropped"
+
+
 def test_spurious_fast_box_beside_a_face_does_not_balloon(moving_face, tmp_path):
     # A signer: the detector finds the face on every frame and, on a few frames, an unsure box
     # on the hands, face-sized, jumping 30 px a frame. The hold used to grow that box by its

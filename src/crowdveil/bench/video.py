@@ -304,11 +304,16 @@ def measure_deface(src: Path, folder: Path, *, shares: list | None = None) -> fl
 @click.option("--leak-size", default="854x480", show_default=True, help="Leak-test clip size WxH.")
 @click.option("--leak/--no-leak", "with_leak", default=True, show_default=True,
               help="Run the leak test after the files (--no-leak: the files only).")
+@click.option("--crowd", "crowd_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also measure exposed faces and collateral on clips panned across the photos of this WIDER "
+                   "FACE-format root (bench/video_crowd.py), e.g. ../shared/data/wider_protest.")
+@click.option("--crowd-clips", type=click.IntRange(min=1), default=12, show_default=True,
+              help="How many photos of the --crowd root to pan across.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the results as JSON.")
 def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_ks: tuple[int, ...], leak_size: str,
-                  with_leak: bool, json_path: Path | None) -> None:
+                  with_leak: bool, crowd_root: Path | None, crowd_clips: int, json_path: Path | None) -> None:
     """Frames per second of crowdveil, of a pure decode+encode (the ceiling) and of deface on FILES;
-    then the leak test (exposed frames must be 0)."""
+    then the leak test (exposed frames must be 0); with --crowd, exposure in panned crowd clips."""
     config = Config(preset="fast" if fast else "default")
     why_no_deface = deface_available() if with_deface else "--no-deface"
     results: dict = {"preset": config.preset, "files": {}, "leak_test": []}
@@ -344,6 +349,8 @@ def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_k
     leaks_ok = True
     if with_leak:
         leaks_ok = _leak_tests(results, config, leak_ks, leak_size)
+    if crowd_root is not None:
+        _crowd_table(results, config, crowd_root, crowd_clips, with_deface=why_no_deface is None)
     if json_path:
         json_path.write_text(json.dumps(results, indent=2, default=str))
         click.echo(f"\nwrote {json_path}")
@@ -365,6 +372,28 @@ def _leak_tests(results: dict, config: Config, leak_ks: tuple[int, ...], leak_si
         click.echo(f"| {k} | {result.frames} | {result.missed_by_detector} | **{len(result.exposed)}** | "
                    f"{result.repaired_by_verifier} | {'pass' if result.passed_verification else 'FAIL'} |")
     return leaks_ok
+
+
+def _crowd_table(results: dict, config: Config, root: Path, clips: int, *, with_deface: bool) -> None:
+    from .video_crowd import FRAMES, WINDOW, crowd_video_bench
+    from .wider import load_wider
+
+    try:
+        load_wider(root)
+    except Exception as exc:  # noqa: BLE001 - any unreadable root is a usage error of the option
+        raise click.UsageError(f"--crowd {root}: {exc}") from exc
+    click.echo(f"\ncrowd video: {clips} clips of {FRAMES} frames panning a {WINDOW:g}× window across photos of {root}")
+    scores = crowd_video_bench(root, clips=clips, configs={f"crowdveil {config.preset}": config},
+                               with_deface=with_deface, log=lambda line: click.echo(f"  {line}", err=True))
+    results["crowd"] = {name: score.to_dict() for name, score in scores.items()}
+    click.echo("| system | face-frames ≥ 16 px | exposed ≥ 16 px | exposed ≥ 32 px | collateral | painted % median |")
+    click.echo("|---|---:|---:|---:|---:|---:|")
+    for name, d in results["crowd"].items():
+        def pct(v):
+            return "–" if v is None else f"{100 * v:.1f} %"
+
+        click.echo(f"| {name} | {d['face_frames_ge16']} | **{pct(d['exposed_ge16'])}** | {pct(d['exposed_ge32'])} | "
+                   f"{d['collateral_pct']:.1f} % | {d['painted_median_pct']:.1f} |")
 
 
 def _row(src: Path, row: dict, report: dict) -> str:
