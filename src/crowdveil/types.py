@@ -13,6 +13,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .version import __version__
+
 __all__ = ["Detections", "Check", "Report", "box_iou", "box_coverage"]
 
 
@@ -272,7 +274,7 @@ class Report:
     video: dict[str, Any] = field(default_factory=dict)
     source_sha256: str | None = None
     output_sha256: str | None = None
-    version: str = ""
+    version: str = __version__  # of the crowdveil that made the report (never written into the output)
 
     @property
     def face_count(self) -> int:

