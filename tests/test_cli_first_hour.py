@@ -162,7 +162,7 @@ def test_temp_files_stay_private_until_committed(tmp_path):
 
 def test_readme_says_how_to_get_the_command_and_make_install_links_it():
     readme = (ROOT / "README.md").read_text()
-    assert readme.splitlines()[2].startswith("make run") and readme.splitlines()[3].startswith("make test")
+    assert readme.splitlines()[3].startswith("make run") and readme.splitlines()[4].startswith("make test")
     assert "source .venv/bin/activate" in readme and "make install" in readme
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^install: ", makefile, re.M) and "ln -sf" in makefile and "bin/crowdveil" in makefile
@@ -366,7 +366,7 @@ def test_every_library_error_and_hint_has_a_catalog_message():
         if {"studio", "bench"} & set(path.relative_to(src).parts):
             continue
         text = path.read_text()
-        for match in re.finditer(r'hint\s*=\s*((?:f?"[^"]*"\s*)+)', text):
+        for match in re.finditer(r'\bhint\s*=\s*((?:f?"[^"]*"\s*)+)', text):
             hint = "".join(re.findall(r'f?"([^"]*)"', match.group(1)))
             if "{" in hint:
                 assert any(p.fullmatch(re.sub(r"{[^}]*}", "x", hint)) for p in patterns), (path.name, hint)
