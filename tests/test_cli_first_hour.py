@@ -374,3 +374,14 @@ def test_every_library_error_and_hint_has_a_catalog_message():
                 assert hint in hints, (path.name, hint)
     for language in LANGUAGES:
         assert set(catalog("cli", language).messages()) == set(english)
+
+
+def test_each_failure_is_printed_once(tmp_path):
+    folder = tmp_path / "in"
+    one_face_png(folder / "a.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    for env in ({}, {"FORCE_COLOR": "1", "COLUMNS": "200"}):
+        run = crowdveil(folder, "--out", tmp_path / "out", "--fast", env=env)
+        assert run.returncode == EXIT["failed"]
+        assert run.stdout.count("could not be decoded") == 1 and run.stdout.count("what to do") == 1, (env, run.stdout)
+        assert not env or "FAILED" in run.stdout

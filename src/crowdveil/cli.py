@@ -143,9 +143,10 @@ def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding
         console.print(skipped_line(skipped), soft_wrap=True)
     if not jobs:
         _fail(t("usage.no_media", inputs=", ".join(inputs)), t("usage.no_media_hint"), EXIT["usage"])
-    with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet) as (on_start, on_done, on_frames):
+    printed: set[int] = set()
+    with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet, printed=printed) as (on_start, on_done, on_frames):
         result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
-    print_summary(result.reports, console, quiet=quiet)
+    print_summary(result.reports, console, quiet=quiet, printed=printed)
     if not quiet:
         _warn_about_names(result.reports, names)
     if report_path:

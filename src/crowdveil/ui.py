@@ -168,13 +168,15 @@ def screen_notes(report: Report) -> list[str]:
 
 
 @contextmanager
-def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tuple]:
+def progress_for(jobs: list, console: Console, *, enabled: bool, printed: set[int] | None = None) -> Iterator[tuple]:
     """Yield (on_start, on_done, on_frames) callbacks driving progress bars.
 
     Files get a bar when there is more than one (``enabled``); a video's
-    frames always get one, with frames per second and time left.
+    frames always get one, with frames per second and time left. On a
+    terminal a failure is printed as it happens, and its report's ``id``
+    added to ``printed`` so the summary does not print it again.
     """
-    if not enabled and not any(_is_video(job.src) for job in jobs):
+    if not console.is_terminal or (not enabled and not any(_is_video(job.src) for job in jobs)):
         yield None, None, None
         return
     with Progress(
@@ -195,8 +197,10 @@ def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tup
 
         def on_done(report: Report) -> None:
             progress.advance(task)
-            if not report.passed:
+            if not report.passed and console.is_terminal:
                 progress.console.print(failure_line(report), soft_wrap=True)
+                if printed is not None:
+                    printed.add(id(report))
 
         yield on_start, on_done, on_frames
 
@@ -214,7 +218,7 @@ def failure_line(r: Report) -> str:
 
 
 def print_summary(reports: list[Report], console: Console, *, quiet: bool, detail: bool = False,
-                  plain: bool | None = None) -> None:
+                  plain: bool | None = None, printed: set[int] = frozenset()) -> None:
     """A table on a terminal; one plain line per file when stdout is a pipe or a file
     (``plain``; default: whether ``console`` is a terminal), then every note that matters,
     the failures and the totals."""
@@ -238,6 +242,8 @@ def print_summary(reports: list[Report], console: Console, *, quiet: bool, detai
                 mark = f"[green]{escape(t('label.pass'))}[/]" if c.passed else f"[red]{escape(t('label.fail'))}[/]"
                 console.print(f"  {mark} {shown(c.name)}: {shown(c.detail)}")
     for r in failed:
+        if id(r) in printed:
+            continue  # printed as it happened
         # soft_wrap: a failure line is copied into bug reports and grepped; keep it whole.
         console.print(failure_line(r), soft_wrap=True)
     regions = sum(r.face_count for r in passed)
