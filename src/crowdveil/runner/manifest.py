@@ -251,7 +251,8 @@ class Manifest:
             ) from exc
         try:
             os.fchmod(self._fh.fileno(), 0o600)
-            self._move_legacy_manifest()
+            if self.output_tree:
+                self._move_legacy_manifest()
             self._load()
             if self.output_tree:
                 self.removed_temp_files = remove_stale_temp_files(self.folder)
@@ -261,7 +262,7 @@ class Manifest:
         return self
 
     def _move_legacy_manifest(self) -> None:
-        """Append the lines of a manifest an older crowdveil kept in the output folder, then delete it there."""
+        """Take over the manifest an older crowdveil kept in the output folder, then delete it there."""
         legacy = self.folder / MANIFEST_NAME
         try:
             fd = os.open(legacy, os.O_RDONLY | os.O_NOFOLLOW)
@@ -275,7 +276,8 @@ class Manifest:
             if not os.path.isfile(legacy) or os.fstat(fh.fileno()).st_uid != os.getuid():
                 return
             text = fh.read()
-        if text:
+        # Only into an empty manifest: appended after newer lines, its old ones would count as the latest.
+        if text and os.fstat(self._fh.fileno()).st_size == 0:
             self._append_raw(text if text.endswith("\n") else text + "\n")
         try:
             legacy.unlink()
