@@ -385,3 +385,14 @@ def test_each_failure_is_printed_once(tmp_path):
         assert run.returncode == EXIT["failed"]
         assert run.stdout.count("could not be decoded") == 1 and run.stdout.count("what to do") == 1, (env, run.stdout)
         assert not env or "FAILED" in run.stdout
+
+
+def test_neutral_names_beside_the_originals_are_not_taken_for_inputs_on_the_next_run(tmp_path):
+    folder = tmp_path / "march"
+    one_face_png(folder / "IMG_0001.png")
+    one_face_png(folder / "IMG_0002.png", face=(60, 40, 100))
+    first = crowdveil(folder, "--names", "neutral", "--fast")
+    assert first.returncode == EXIT["ok"], first.stdout + first.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["IMG_0001.png", "IMG_0002.png", "veiled-0001.png", "veiled-0002.png"]
+    again = crowdveil(folder, "--names", "neutral", "--fast")
+    assert again.returncode == EXIT["ok"] and "2 of 2 file(s)" in again.stdout and "2 already done" in again.stdout, again.stdout

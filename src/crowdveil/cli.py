@@ -146,7 +146,7 @@ def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding
     printed: set[int] = set()
     with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet, printed=printed) as (on_start, on_done, on_frames):
         result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
-    print_summary(result.reports, console, quiet=quiet, printed=printed)
+    print_summary(result.reports, console, quiet=quiet, printed=printed, every_row=names == "neutral")
     if not quiet:
         _warn_about_names(result.reports, names)
     if report_path:

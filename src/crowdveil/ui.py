@@ -218,10 +218,11 @@ def failure_line(r: Report) -> str:
 
 
 def print_summary(reports: list[Report], console: Console, *, quiet: bool, detail: bool = False,
-                  plain: bool | None = None, printed: set[int] = frozenset()) -> None:
+                  plain: bool | None = None, printed: set[int] = frozenset(), every_row: bool = False) -> None:
     """A table on a terminal; one plain line per file when stdout is a pipe or a file
     (``plain``; default: whether ``console`` is a terminal), then every note that matters,
-    the failures and the totals."""
+    the failures and the totals. The table shows 40 files unless ``every_row`` (neutral
+    names: the screen is where the user learns which original became which)."""
     plain = not console.is_terminal if plain is None else plain
     passed = [r for r in reports if r.passed]
     failed = [r for r in reports if not r.passed]
@@ -232,7 +233,7 @@ def print_summary(reports: list[Report], console: Console, *, quiet: bool, detai
                 for note in screen_notes(r):
                     console.print("  " + t("label.note", note=shown(note)), soft_wrap=True)
         else:
-            _print_table(passed, console)
+            _print_table(passed, console, limit=None if every_row else 40)
             for r in passed:
                 for note in screen_notes(r):
                     console.print(f"  {shown(Path(r.source).name)}: " + t("label.note", note=shown(note)), soft_wrap=True)
@@ -268,16 +269,16 @@ def _plain_line(r: Report) -> str:
              metadata=shown(", ".join(r.metadata_removed) or t("summary.none")), checks=checks)
 
 
-def _print_table(passed: list[Report], console: Console) -> None:
+def _print_table(passed: list[Report], console: Console, *, limit: int | None) -> None:
     table = Table(show_edge=False, header_style="bold")
     for col in (t("table.file"), t("table.regions"), t("table.metadata"), t("table.checks"), t("table.written_to")):
         table.add_column(escape(col), overflow="fold")
-    for r in passed[:40]:
+    for r in passed[:limit]:
         checks = t("summary.checks", ok=sum(c.passed for c in r.checks), total=len(r.checks))
         table.add_row(shown(r.source), str(r.face_count), shown(", ".join(r.metadata_removed) or t("summary.none")),
                       escape(checks), shown(r.destination or ""))
-    if len(passed) > 40:
-        table.add_row(escape(t("table.more", n=len(passed) - 40)), "", "", "", "")
+    if limit is not None and len(passed) > limit:
+        table.add_row(escape(t("table.more", n=len(passed) - limit)), "", "", "", "")
     console.print(table)
 
 

@@ -5,7 +5,10 @@ and people rename them after who is in them (``Maria_at_march``): metadata
 stripped from the bytes survives in the name. ``neutral`` names carry nothing
 but an order: ``veiled-0001.jpg``, ``veiled-0002.mp4``… numbered in the order
 the sources are given (folders walked in sorted order), so the same command
-gives the same names again. The mapping from originals to numbers is only
+on the same files gives the same names again (and resumes). Files added to
+a folder renumber the ones after them: the earlier outputs then no longer
+match their names, and are refused as "already exists" rather than
+overwritten; run into a new output folder. The mapping from originals to numbers is only
 shown to the user (screen, a report they asked for), never written beside
 the outputs.
 
