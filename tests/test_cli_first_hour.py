@@ -195,6 +195,9 @@ def test_regions_are_counted_as_regions_and_a_large_cover_is_said(tmp_path):
     assert not any("is covered" in n for n in files["small.png"]["notes"])
     assert "1 more than a quarter covered" in run.stdout
     assert "region(s) covered" in run.stdout and "face" not in run.stdout.lower()
+    # The same command again skips the file and still says so.
+    again = crowdveil(tmp_path / "in", "--out", tmp_path / "out", "--fast")
+    assert "2 already done" in again.stdout and note in again.stdout, again.stdout
     # On a terminal, the table's column says regions too.
     table = crowdveil(big, small, "--out", tmp_path / "out2", "--fast", env={"FORCE_COLOR": "1", "COLUMNS": "200"})
     header = next(line for line in table.stdout.splitlines() if "metadata removed" in line)

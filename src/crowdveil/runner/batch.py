@@ -208,7 +208,10 @@ def run_one(
         report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress, on_commit=on_commit,
                            neutral_stem=job.neutral_stem)
         if manifest is not None and report.passed and report.destination and report.output_sha256:
-            manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces, report.metadata_removed)
+            painted = {"pct": report.painted_pct, **({"frame": report.video["painted_max_frame"]}
+                                                     if "painted_max_frame" in report.video else {})}
+            manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces,
+                                 report.metadata_removed, painted if report.painted_pct is not None else None)
         return report
     except ModelError:
         raise
@@ -222,10 +225,15 @@ def run_one(
 
 
 def _already_done_report(job: Job, done) -> Report:
-    report = Report(source=str(job.src), destination=str(done.output), passed=True)
+    report = Report(source=str(job.src), destination=str(done.output), passed=True,
+                    media="video" if job.src.suffix.lower() in VIDEO_SUFFIXES else "photo")
     report.output_sha256 = done.output_sha256
     report.faces = list(done.faces)
     report.metadata_removed = list(done.metadata_removed)
+    if done.painted.get("pct") is not None:  # the large-cover warning holds on a re-run too
+        report.painted_pct = done.painted["pct"]
+        if "frame" in done.painted:
+            report.video["painted_max_frame"] = done.painted["frame"]
     report.checks = [Check(ALREADY_DONE, True, "output verified by an earlier run; its sha256 matches the manifest")]
     report.notes.append(f"{ALREADY_DONE}: verified output from an earlier run kept ({done.output.name})")
     return report

@@ -79,6 +79,7 @@ class DoneEntry:
     output_sha256: str
     faces: list[dict[str, Any]]
     metadata_removed: list[str]
+    painted: dict[str, Any] = dataclasses.field(default_factory=dict)  # {"pct": …, "frame": …} (video: the most painted)
 
 
 def file_sha256(path: Path, *, prefix: bytes = b"") -> str:
@@ -340,7 +341,8 @@ class Manifest:
                 and output.parent.resolve() == Path(out_dir).resolve()
                 and _sha256_or_none(output) == entry.get("output_sha256")
             ):
-                return DoneEntry(output, entry["output_sha256"], entry.get("faces", []), entry.get("metadata_removed", []))
+                return DoneEntry(output, entry["output_sha256"], entry.get("faces", []), entry.get("metadata_removed", []),
+                                 entry.get("painted") or {})
         return self._adopt_committed(src, out_dir, key, digest, neutral_stem)
 
     def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str,
@@ -395,7 +397,8 @@ class Manifest:
         self._append(entry)
         self._committing[key] = entry
 
-    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str]) -> None:
+    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str],
+                    painted: dict[str, Any] | None = None) -> None:
         key = source_key(src)
         started = self._started.get(key, {})
         entry = {
@@ -404,6 +407,7 @@ class Manifest:
             "started_at": started.get("started_at"),
             "faces": [{"box": f.get("box"), "score": f.get("score")} for f in faces],
             "metadata_removed": list(metadata_removed),
+            **({"painted": painted} if painted else {}),
         }
         self._append(entry)
         self._done[key] = entry
