@@ -399,3 +399,16 @@ def test_neutral_names_beside_the_originals_are_not_taken_for_inputs_on_the_next
     assert sorted(p.name for p in folder.iterdir()) == ["IMG_0001.png", "IMG_0002.png", "veiled-0001.png", "veiled-0002.png"]
     again = crowdveil(folder, "--names", "neutral", "--fast")
     assert again.returncode == EXIT["ok"] and "2 of 2 file(s)" in again.stdout and "2 already done" in again.stdout, again.stdout
+
+
+def test_every_translated_note_still_matches_what_the_library_writes():
+    """The CLI translates some library notes by their English text; a reworded note must fail here, not go untranslated."""
+    from crowdveil import ui
+
+    src = Path(ui.__file__).parent
+    written = []
+    for path in src.rglob("*.py"):
+        for match in re.finditer(r'notes?(?:\.append\(|\s*\+=\s*\[|\.append\(\s*)\s*f?"([^"]+)"', path.read_text()):
+            written.append(re.sub(r"{[^}]*}", "7", match.group(1)))
+    for pattern, message_id in ui._NOTE_IDS:
+        assert any(pattern.match(text) for text in written), message_id
