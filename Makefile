@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEBS   := libimage-exiftool-perl ffmpeg chromium
 
-.PHONY: run test system-deps bench train clean
+.PHONY: run test install system-deps bench train clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,12 @@ system-deps:
 
 run: $(STAMP)
 	$(VENV)/bin/crowdveil demo demo
+
+# Put `crowdveil` on PATH: a link in ~/.local/bin to the venv's script (which finds its venv itself).
+install: $(STAMP)
+	mkdir -p $(HOME)/.local/bin
+	ln -sf $(abspath $(VENV))/bin/crowdveil $(HOME)/.local/bin/crowdveil
+	@echo "crowdveil -> $(HOME)/.local/bin/crowdveil (open a new terminal if that folder was not on PATH yet)"
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q

@@ -52,6 +52,15 @@ def jpeg_with_phone_metadata(path: Path, pixels: np.ndarray, **save) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_state_home(tmp_path_factory, monkeypatch) -> Path:
+    """Resume manifests go to ``$XDG_STATE_HOME``: a fresh one per test (subprocesses inherit it),
+    never the real home."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
+
+
 @pytest.fixture(scope="session")
 def fast_detector():
     """Whole-image CenterFace: enough for tests on small, clear faces."""

@@ -54,8 +54,11 @@ def test_all_good_exits_zero_and_default_output_is_beside(tmp_path):
     assert result.exit_code == EXIT["ok"], result.output
     assert (tmp_path / "a.veiled.png").is_file()
     assert "1 of 1 file(s) anonymized and verified" in result.output
+    # The same command again skips what it verified; other settings find an output that is not theirs.
     again = CliRunner().invoke(main, [str(src), "--fast"])
-    assert again.exit_code == EXIT["failed"] and "already exists" in again.output and "--overwrite" in again.output
+    assert again.exit_code == EXIT["ok"] and "already done by an earlier run" in again.output, again.output
+    other = CliRunner().invoke(main, [str(src), "--fast", "--shape", "ellipse"])
+    assert other.exit_code == EXIT["failed"] and "already exists" in other.output and "--overwrite" in other.output
 
 
 def test_usage_errors_and_missing_inputs(tmp_path):

@@ -28,7 +28,7 @@ from crowdveil import Config
 from crowdveil.cli import EXIT, main
 from crowdveil.errors import OutputError
 from crowdveil.runner.batch import ALREADY_DONE, plan_jobs, run_batch
-from crowdveil.runner.manifest import MANIFEST_NAME, Manifest
+from crowdveil.runner.manifest import MANIFEST_NAME, Manifest, manifest_path
 
 from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
 from exiftool_allowlist import non_structural
@@ -88,7 +88,7 @@ def test_kill_9_mid_batch_leaves_no_partial_output_and_rerun_resumes(tmp_path):
         assert path.name.endswith(".veiled.jpg"), f"junk after kill: {path.name}"
         assert_valid_output(path)
     hidden = {p.name for p in out.rglob(".*") if p.is_file()}
-    assert all(name == MANIFEST_NAME or TEMP_MARK in name for name in hidden), hidden
+    assert all(TEMP_MARK in name for name in hidden), hidden
     finished_bytes = {p.name: sha256(p) for p in finished}
 
     report_path = tmp_path / "report.json"
@@ -106,8 +106,9 @@ def test_kill_9_mid_batch_leaves_no_partial_output_and_rerun_resumes(tmp_path):
     assert {p.name: sha256(p) for p in outputs if p.name in finished_bytes} == finished_bytes
     assert not [p for p in out.rglob("*") if TEMP_MARK in p.name], "stale temp files must be removed"
     assert {p: sha256(p) for p in originals} == originals
-    manifest = (out / MANIFEST_NAME).read_text()
-    assert str(tmp_path / "in") not in manifest and "img00.jpg" not in manifest, "no paths of originals in the output folder"
+    assert sorted(p.name for p in out.rglob("*")) == [p.name for p in outputs], "the output folder holds the outputs only"
+    manifest = manifest_path(out).read_text()
+    assert str(tmp_path / "in") not in manifest and "img00.jpg" not in manifest, "no paths of originals in the manifest"
 
 
 def test_rerun_redoes_nothing_and_notices_a_changed_output(tmp_path, fast_detector):
@@ -158,13 +159,13 @@ def test_output_committed_before_its_manifest_line_is_adopted_not_refused(tmp_pa
     jobs = plan_jobs([src], out)
     first = _run_batch(jobs, Config(), fast_detector)
     assert first.ok
-    lines = (out / MANIFEST_NAME).read_text().splitlines()
+    lines = manifest_path(out).read_text().splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["started", "committing", "done"]
     cut = lines[2][: len(lines[2]) // 2]
-    (out / MANIFEST_NAME).write_text(lines[0] + "\n" + lines[1] + "\n" + cut)  # the kill cut the done line
+    manifest_path(out).write_text(lines[0] + "\n" + lines[1] + "\n" + cut)  # the kill cut the done line
     again = _run_batch(jobs, Config(), fast_detector)
     assert again.ok and ALREADY_DONE in " ".join(again.reports[0].notes)
-    after = (out / MANIFEST_NAME).read_text().splitlines()
+    after = manifest_path(out).read_text().splitlines()
     assert after[2] == cut, "the cut line stays alone on its line"
     assert json.loads(after[-1])["event"] == "done", "new lines are not glued to the cut one"
     # An output that existed before the interrupted run started is not adopted.
@@ -295,7 +296,7 @@ def test_full_disk_gives_a_clean_error_and_no_partial_file(tmp_path, monkeypatch
         text = " ".join(result.output.split())
         assert "the disk is full" in text and "nothing was written" in text, f"{how}: {text}"
         assert "Traceback" not in result.output
-        left = [p.name for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME]
+        left = [p.name for p in out.rglob("*") if p.is_file()]
         assert left == [], f"{how}: partial files left: {left}"
     assert {p: sha256(p) for p in originals} == originals
 
@@ -359,7 +360,7 @@ def test_stale_temp_files_beside_the_originals_are_removed(tmp_path, fast_detect
 
 
 def test_links_planted_in_the_output_folder_redirect_no_write(tmp_path, fast_detector):
-    """A link at out/.crowdveil-manifest.jsonl made crowdveil append to its target, and a
+    """A link at the manifest's name made crowdveil append to its target, and a
     linked subfolder of --out received outputs elsewhere."""
     folder = tmp_path / "in"
     make_inputs(folder / "sub", 1, size=(320, 240))
@@ -367,12 +368,13 @@ def test_links_planted_in_the_output_folder_redirect_no_write(tmp_path, fast_det
     victim.write_text("someone's file\n")
     out = tmp_path / "out"
     out.mkdir()
-    (out / MANIFEST_NAME).symlink_to(victim)
+    manifest_path(out).parent.mkdir(parents=True, mode=0o700)
+    manifest_path(out).symlink_to(victim)
     with pytest.raises(OutputError, match="symbolic link"):
         _run_batch(plan_jobs([folder], out), Config(), fast_detector)
     assert victim.read_text() == "someone's file\n"
 
-    (out / MANIFEST_NAME).unlink()
+    manifest_path(out).unlink()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (out / "sub").symlink_to(elsewhere, target_is_directory=True)

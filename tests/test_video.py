@@ -510,7 +510,9 @@ def test_resume_after_an_interrupted_video_adopts_only_what_was_verified(tmp_pat
     planted.unlink()
     done = run_batch(jobs, config)
     assert done.ok and sha256(planted) == done.reports[0].output_sha256
-    lines = [json.loads(line) for line in (out / ".crowdveil-manifest.jsonl").read_text().splitlines()]
+    from crowdveil.runner.manifest import manifest_path
+
+    lines = [json.loads(line) for line in manifest_path(out).read_text().splitlines()]
     assert [e["output_sha256"] for e in lines if e["event"] == "committing"] == [sha256(planted)]
 
 

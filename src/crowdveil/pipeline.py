@@ -44,6 +44,7 @@ def anonymize(
     out_dir: str | Path | None = None,
     progress=None,
     on_commit: Callable[[Path, str], None] | None = None,
+    neutral_stem: str | None = None,
 ) -> Report:
     """Write an anonymized, verified copy of ``src`` to ``dst``.
 
@@ -62,6 +63,8 @@ def anonymize(
         on_commit: ``on_commit(dst, sha256)`` with the verified output's
             digest, just before it is renamed into place; if it raises,
             nothing is renamed (the resume manifest records it here).
+        neutral_stem: with no ``dst``, name the output ``<neutral_stem>.<ext>``
+            instead of after the original (``io.naming``).
 
     Returns:
         The ``Report``; ``report.passed`` is True, otherwise an error is raised.
@@ -78,12 +81,12 @@ def anonymize(
     if media_kind(fmt) == "video":
         from .pipeline_video import anonymize_video
 
-        dst = Path(dst) if dst is not None else default_destination(src, "mp4", out_dir)
+        dst = Path(dst) if dst is not None else default_destination(src, "mp4", out_dir, neutral_stem)
         return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
                                on_commit=on_commit)
     decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
-    dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir)
+    dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir, neutral_stem)
     out_fmt = format_for_suffix(dst.suffix) or out_fmt
     if out_fmt == "jpeg" and decoded.has_alpha:
         out_fmt = "png"
@@ -123,6 +126,7 @@ def anonymize(
             f"re-detected by {getattr(verifier, 'name', 'the verifier')}: {len(leftover)} left",
         )
         report.faces = faces.to_list()
+        report.painted_pct = round(100 * result.painted_share, 1)
         report.output_sha256 = hashlib.sha256(written).hexdigest()
         report.passed = all(c.passed for c in report.checks)
         if not report.passed:
@@ -147,6 +151,7 @@ class Redaction:
     leftover: Detections  # faces still found outside the painted regions (empty when it passed)
     repaired: list[int] = field(default_factory=list)  # faces added per repair round
     timings_ms: dict[str, float] = field(default_factory=dict)
+    painted_share: float = 0.0  # share of the image's pixels painted, 0..1
 
 
 def redact_verified(
@@ -186,7 +191,8 @@ def redact_verified(
             break
         repaired.append(len(leftover))
         faces = Detections.merge([faces, leftover.replace(kind=np.full(len(leftover), "face", object))])
-    return Redaction(faces, painted_regions, written, reread.pixels.shape[:2], leftover, repaired, timings)
+    return Redaction(faces, painted_regions, written, reread.pixels.shape[:2], leftover, repaired, timings,
+                     painted_share=float(mask.mean()) if mask.size else 0.0)
 
 
 def detect(detector: Detector, pixels: np.ndarray) -> Detections:
@@ -197,12 +203,14 @@ def detect(detector: Detector, pixels: np.ndarray) -> Detections:
         raise DetectionFailed(f"face detection failed: {type(exc).__name__}: {exc}") from exc
 
 
-def default_destination(src: Path, out_fmt: str, out_dir: str | Path | None = None) -> Path:
-    """``<stem>.veiled.<ext>`` beside the source, or in ``out_dir``."""
+def default_destination(src: Path, out_fmt: str, out_dir: str | Path | None = None,
+                        neutral_stem: str | None = None) -> Path:
+    """``<stem>.veiled.<ext>`` (or ``<neutral_stem>.<ext>``) beside the source, or in ``out_dir``."""
     from .io.image import OUTPUT_FORMATS
+    from .io.naming import output_stem
 
     folder = src.parent if out_dir is None else Path(out_dir)
-    return folder / f"{src.stem}.veiled{OUTPUT_FORMATS.get(out_fmt, '.mp4')}"
+    return folder / f"{output_stem(src, neutral_stem)}{OUTPUT_FORMATS.get(out_fmt, '.mp4')}"
 
 
 def _read(src: Path) -> bytes:

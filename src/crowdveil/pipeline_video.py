@@ -79,6 +79,7 @@ from .errors import CorruptInput, DetectionFailed, VerificationFailed
 from .io.output import PendingOutput, check_destination
 from .io.video import CleanMp4Writer, GopSplicer, SpliceImpossible, VideoFrame, VideoSource
 from .redact import paint, redaction_regions, region_mask
+from .redact.regions import painted_share
 from .track import IouTracker, TrackerSettings
 from .types import Check, Detections, Report
 from .verify.audit import audit_file
@@ -595,6 +596,11 @@ class _Run:
             "exposed_risk_frames": exposed,
         })
         report.faces = list(self.tracks.values())
+        shares = [painted_share(r, *self.size, self.config.shape) for r in self.regions]
+        if shares:
+            most = int(np.argmax(shares))
+            report.painted_pct = round(100 * shares[most], 1)
+            report.video["painted_max_frame"] = most
         report.check(
             "no face left outside the redacted regions",
             not exposed,

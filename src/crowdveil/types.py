@@ -275,6 +275,10 @@ class Report:
     source_sha256: str | None = None
     output_sha256: str | None = None
     version: str = __version__  # of the crowdveil that made the report (never written into the output)
+    # Share of the picture painted, in percent: of the photo, or of the video's most painted
+    # frame (``video["painted_max_frame"]`` says which); None when not measured.
+    painted_pct: float | None = None
+    error_type: str | None = None  # the class name of the error that failed the file (``errors``)
 
     @property
     def face_count(self) -> int:

@@ -92,6 +92,9 @@ class PendingOutput:
     def commit(self, *, overwrite: bool) -> None:
         assert self.path is not None
         try:
+            # mkstemp made the temp file 0600 so nobody reads it before it is verified; the
+            # output itself is an ordinary file, readable as the user's umask says (0644 under 022).
+            os.chmod(self.path, 0o666 & ~current_umask())
             if overwrite:
                 os.replace(self.path, self.dst)
             else:
@@ -116,6 +119,20 @@ class PendingOutput:
                     pass
         finally:
             self._restore_signals()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (another thread may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _write_error(dst: Path, exc: OSError) -> WriteFailed:

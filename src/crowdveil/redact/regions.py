@@ -33,6 +33,16 @@ def region_mask(height: int, width: int, regions: Detections, shape: str = "box"
     return mask
 
 
+def painted_share(regions: Detections, width: int, height: int, shape: str = "box", *, long_side: int = 320) -> float:
+    """Share (0..1) of a ``width``×``height`` picture that ``regions`` cover, measured on a
+    mask scaled to ``long_side``: cheap enough for every frame of a long video."""
+    if not len(regions) or width <= 0 or height <= 0:
+        return 0.0
+    factor = min(1.0, long_side / max(width, height))
+    w, h = max(1, round(width * factor)), max(1, round(height * factor))
+    return float(region_mask(h, w, regions.scale(w / width, h / height), shape).mean())
+
+
 def single_region_mask(height: int, width: int, box, shape: str) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The integer bounding box of one region (clipped to the image) and its local mask."""
     x1, y1, x2, y2 = outer_int_box(box, width, height)

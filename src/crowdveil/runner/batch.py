@@ -1,10 +1,12 @@
 """Many files through the one pipeline: a bad file fails alone, the rest go on.
 
-With an output folder (``--out``) the batch keeps a resume manifest there
-(``runner/manifest.py``): re-running the same command after a crash skips
-the outputs already verified ("already done") and finishes the rest.
-Without one, outputs go beside their originals and an existing output is
-refused as "already exists" (crowdveil keeps no files among the originals).
+One rule, with an output folder (``--out``) or beside the originals:
+re-running the same command (after a crash, or just again) skips the
+outputs crowdveil verified from the same source and settings ("already
+done") and does the rest; any other file at an output's name is refused as
+"already exists". What was verified is recorded in a resume manifest kept
+in the user's state directory (``runner/manifest.py``), never among the
+outputs or the originals.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..config import Config
 from ..errors import CrowdveilError, ModelError
+from ..io.naming import is_neutral_output, neutral_stems, output_stem
 from ..io.output import TEMP_MARK
 from ..pipeline import anonymize
 from ..types import Check, Report
@@ -34,7 +37,12 @@ MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES
 class Job:
     src: Path
     out_dir: Path | None  # None: beside the source
-    root: Path | None = None  # the --out folder that holds the manifest; None: no manifest
+    root: Path | None = None  # the --out folder; None: outputs beside the source
+    neutral_stem: str | None = None  # ``veiled-0001``…; None: named after the source (``io.naming``)
+
+    @property
+    def output_folder(self) -> Path:
+        return self.out_dir if self.out_dir is not None else self.src.parent
 
 
 @dataclass
@@ -51,10 +59,10 @@ class BatchResult:
 
 
 def is_our_output(path: Path) -> bool:
-    return ".veiled." in path.name or TEMP_MARK in path.name
+    return ".veiled." in path.name or TEMP_MARK in path.name or is_neutral_output(path.name)
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
+def expand_inputs(inputs: Iterable[str | Path], skipped: list[Path] | None = None) -> Iterator[tuple[Path, Path]]:
     """Yield ``(file, root)`` for files, folders (recursively) and glob patterns.
 
     ``root`` is the folder the file was found under, so ``--out`` can mirror
@@ -62,6 +70,8 @@ def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
     they are not media); files found by walking must look like media and
     must not be links leading out of the folder (``src/link.jpg →
     ../someone_else/photo.jpg``): what a walk takes in is what the folder holds.
+    Files a walk passes over for not looking like media (``notes.txt``,
+    ``flyer.pdf``; not hidden files, not our outputs) are appended to ``skipped``.
     """
     for item in inputs:
         text = str(item)
@@ -78,10 +88,15 @@ def expand_inputs(inputs: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     f = Path(dirpath) / name
-                    if f.suffix.lower() in MEDIA_SUFFIXES and not is_our_output(f) and not name.startswith("."):
-                        if f.is_symlink() and not _within(os.path.realpath(f), inside):
-                            continue
-                        yield f, path
+                    if name.startswith(".") or is_our_output(f):
+                        continue
+                    if f.suffix.lower() not in MEDIA_SUFFIXES:
+                        if skipped is not None:
+                            skipped.append(f)
+                        continue
+                    if f.is_symlink() and not _within(os.path.realpath(f), inside):
+                        continue
+                    yield f, path
             continue
         yield path, path.parent
 
@@ -90,9 +105,11 @@ def _within(real: str, folder: str) -> bool:
     return os.path.commonpath([real, folder]) == folder
 
 
-def plan_jobs(inputs: Iterable[str | Path], out_dir: Path | None) -> list[Job]:
+def plan_jobs(inputs: Iterable[str | Path], out_dir: Path | None, *, names: str = "keep",
+              skipped: list[Path] | None = None) -> list[Job]:
+    """One job per source; ``names="neutral"`` numbers the outputs in this order (``io.naming``)."""
     jobs = []
-    for src, root in expand_inputs(inputs):
+    for src, root in expand_inputs(inputs, skipped):
         if out_dir is None:
             jobs.append(Job(src, None))
         else:
@@ -101,6 +118,11 @@ def plan_jobs(inputs: Iterable[str | Path], out_dir: Path | None) -> list[Job]:
             except ValueError:
                 rel = Path()
             jobs.append(Job(src, out_dir / rel, out_dir))
+    if names == "neutral":
+        for job, stem in zip(jobs, neutral_stems(job.src for job in jobs)):
+            job.neutral_stem = stem
+    elif names != "keep":
+        raise ValueError(f"names must be 'keep' or 'neutral', not {names!r}")
     return jobs
 
 
@@ -119,22 +141,49 @@ def run_batch(
 
     ``on_frames(done, total)`` follows the frames of each video.
 
-    Jobs with a ``root`` are resumable: outputs the manifest there records
-    as verified are skipped with a passed report noted ``already done``.
+    Every job is resumable: outputs its folder's manifest records as
+    verified are skipped with a passed report noted ``already done``.
+    The manifests of ``--out`` folders are held for the whole batch; those
+    of folders of originals one at a time, as the walk reaches them.
     """
     result = BatchResult()
     with ExitStack() as stack:
         manifests: dict[Path, Manifest] = {}
         for root in dict.fromkeys(job.root for job in jobs if job.root is not None):
             manifests[root] = stack.enter_context(Manifest(root, config))
+        beside = _OneAtATime(config)
+        stack.callback(beside.close)
         for job in jobs:
             if on_start:
                 on_start(job)
-            report = run_one(job, config, manifests.get(job.root) if job.root is not None else None, progress=on_frames)
+            manifest = manifests[job.root] if job.root is not None else beside.manifest_for(job.src.parent)
+            report = run_one(job, config, manifest, progress=on_frames)
             result.reports.append(report)
             if on_done:
                 on_done(report)
     return result
+
+
+class _OneAtATime:
+    """The manifest of the folder of originals the batch is in; a walk of many folders holds one lock at a time."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.folder: str | None = None
+        self.manifest: Manifest | None = None
+
+    def manifest_for(self, folder: Path) -> Manifest:
+        real = os.path.realpath(folder)
+        if self.manifest is None or real != self.folder:
+            self.close()
+            self.manifest = Manifest(folder, self.config, output_tree=False).__enter__()
+            self.folder = real
+        return self.manifest
+
+    def close(self) -> None:
+        if self.manifest is not None:
+            self.manifest.__exit__(None, None, None)
+            self.manifest, self.folder = None, None
 
 
 def run_one(
@@ -142,22 +191,27 @@ def run_one(
 ) -> Report:
     """One job; errors become a failed report. With ``manifest``, a verified
     earlier output is reused and a new one recorded."""
-    out_dir = job.out_dir if job.out_dir is not None else job.src.parent
+    out_dir = job.output_folder
     try:
         if manifest is not None:
-            check_inside_output_tree(manifest.folder, out_dir)
-            done = manifest.already_done(job.src, out_dir)
+            if manifest.output_tree:
+                check_inside_output_tree(manifest.folder, out_dir)
+            done = manifest.already_done(job.src, out_dir, job.neutral_stem)
             if done is not None:
                 return _already_done_report(job, done)
-            manifest.record_started(job.src, out_dir)
-        else:
+            manifest.record_started(job.src, out_dir, job.neutral_stem)
+        if job.out_dir is None:
             # A run killed beside the originals leaves its hidden temp file there.
-            remove_stale_temp_files(out_dir, prefix=job.src.stem + ".veiled.")
+            remove_stale_temp_files(out_dir, prefix=output_stem(job.src, job.neutral_stem) + ".")
         # The digest of the verified bytes goes into the manifest before the rename: only that file is adopted later.
         on_commit = None if manifest is None else (lambda dst, digest: manifest.record_committing(job.src, dst, digest))
-        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress, on_commit=on_commit)
+        report = anonymize(job.src, None, config, out_dir=job.out_dir, progress=progress, on_commit=on_commit,
+                           neutral_stem=job.neutral_stem)
         if manifest is not None and report.passed and report.destination and report.output_sha256:
-            manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces, report.metadata_removed)
+            painted = {"pct": report.painted_pct, **({"frame": report.video["painted_max_frame"]}
+                                                     if "painted_max_frame" in report.video else {})}
+            manifest.record_done(job.src, Path(report.destination), report.output_sha256, report.faces,
+                                 report.metadata_removed, painted if report.painted_pct is not None else None)
         return report
     except ModelError:
         raise
@@ -166,14 +220,20 @@ def run_one(
         report.passed = False
         report.error = str(exc)
         report.hint = exc.hint
+        report.error_type = type(exc).__name__
         return report
 
 
 def _already_done_report(job: Job, done) -> Report:
-    report = Report(source=str(job.src), destination=str(done.output), passed=True)
+    report = Report(source=str(job.src), destination=str(done.output), passed=True,
+                    media="video" if job.src.suffix.lower() in VIDEO_SUFFIXES else "photo")
     report.output_sha256 = done.output_sha256
     report.faces = list(done.faces)
     report.metadata_removed = list(done.metadata_removed)
+    if done.painted.get("pct") is not None:  # the large-cover warning holds on a re-run too
+        report.painted_pct = done.painted["pct"]
+        if "frame" in done.painted:
+            report.video["painted_max_frame"] = done.painted["frame"]
     report.checks = [Check(ALREADY_DONE, True, "output verified by an earlier run; its sha256 matches the manifest")]
     report.notes.append(f"{ALREADY_DONE}: verified output from an earlier run kept ({done.output.name})")
     return report

@@ -1,10 +1,20 @@
-"""The resume manifest: which outputs in an ``--out`` folder are finished and verified.
+"""The resume manifest: which outputs of an output folder are finished and verified.
 
 A batch killed halfway (``kill -9``, power cut, full disk) must be re-runnable
 with the same command: finished files are skipped, the rest are done. The
-manifest is a JSON-lines file in the output folder; one line is appended
-(and fsync'd) per event, so a kill while writing loses at most that one line,
-which is then ignored as unreadable.
+manifest is a JSON-lines file; one line is appended (and fsync'd) per event,
+so a kill while writing loses at most that one line, which is then ignored
+as unreadable.
+
+Where it lives: never in the output folder, which is what people zip and
+share. Each line holds digests that anyone holding an original (a seized
+phone) could recompute to prove that this folder came from that phone. It
+lives in the user's state directory, ``$XDG_STATE_HOME/crowdveil/resume/``
+(default ``~/.local/state/crowdveil/resume/``, folders 0700, file 0600),
+named by a digest of the output folder's resolved path. The same manifest
+serves outputs written beside their originals (no ``--out``): their folder
+is the output folder. A manifest an older crowdveil left in the output
+folder (``.crowdveil-manifest.jsonl``) is moved there on the next run.
 
 Three events per file:
 
@@ -23,15 +33,15 @@ Three events per file:
 Every line also names the crowdveil version that wrote it.
 
 A job is "already done" when its latest ``done`` line matches the same
-source bytes and the same settings, and the output file still has the
-recorded sha256. Anything else is redone (or refused as "already exists",
-the pipeline's rule for files crowdveil did not record).
+source bytes and the same settings, the output has the name this run would
+give it, and the file still has the recorded sha256. Anything else is
+redone (or refused as "already exists", the pipeline's rule for files
+crowdveil did not record).
 
-What the manifest holds, given the output folder is what people share: no
-paths or names of originals (the source key is a digest of the resolved
-path), no metadata values; the source digest is domain-separated, so it
-is not the sha256 under which the original could be looked up. It is a
-dotfile; share the outputs, not the folder's hidden files.
+The manifest holds no paths or names of originals (the source key is a
+digest of the resolved path) and no metadata values; the source digest is
+domain-separated, so it is not the sha256 under which the original could be
+looked up.
 
 While a batch runs it holds an exclusive lock on the manifest, so a second
 crowdveil writing into the same folder is refused rather than having its
@@ -55,6 +65,7 @@ from ..config import Config
 from ..errors import InputError, OutputError, UnsafeOutputPath, WriteFailed
 from ..io.output import TEMP_MARK
 
+# What older versions kept in the output folder; read once, moved to the state directory.
 MANIFEST_NAME = ".crowdveil-manifest.jsonl"
 FORMAT_VERSION = 1
 # Output suffixes the pipeline can pick for one source; the candidates of "started".
@@ -70,6 +81,7 @@ class DoneEntry:
     output_sha256: str
     faces: list[dict[str, Any]]
     metadata_removed: list[str]
+    painted: dict[str, Any] = dataclasses.field(default_factory=dict)  # {"pct": …, "frame": …} (video: the most painted)
 
 
 def file_sha256(path: Path, *, prefix: bytes = b"") -> str:
@@ -106,9 +118,41 @@ def settings_digest(config: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def candidate_outputs(src: Path, out_dir: Path) -> list[Path]:
+def candidate_outputs(src: Path, out_dir: Path, neutral_stem: str | None = None) -> list[Path]:
     """Every name the pipeline may give the output of ``src`` in ``out_dir``."""
-    return [out_dir / f"{src.stem}.veiled{suffix}" for suffix in OUTPUT_SUFFIXES]
+    from ..io.naming import output_stem
+
+    return [out_dir / f"{output_stem(src, neutral_stem)}{suffix}" for suffix in OUTPUT_SUFFIXES]
+
+
+def state_directory(environ: dict[str, str] | None = None) -> Path:
+    """Where resume manifests live: ``$XDG_STATE_HOME/crowdveil/resume`` (XDG: a relative value is ignored)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "crowdveil" / "resume"
+
+
+def manifest_path(folder: Path, environ: dict[str, str] | None = None) -> Path:
+    """The manifest of the output folder ``folder``: one per resolved path."""
+    key = hashlib.sha256(b"crowdveil-output-folder\0" + os.path.realpath(folder).encode()).hexdigest()[:32]
+    return state_directory(environ) / f"{key}.jsonl"
+
+
+def _private_directory(path: Path) -> None:
+    """Create ``path`` (and its parents) 0700; refuse the crowdveil part if it is a link or someone else's."""
+    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in (path.parent, path):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        info = os.lstat(folder)
+        if not os.path.isdir(folder) or os.path.islink(folder) or info.st_uid != os.getuid():
+            raise UnsafeOutputPath(f"{folder} (crowdveil's resume state) is a link, not a folder, or not yours",
+                                   hint="Delete it, or set XDG_STATE_HOME to a folder of your own.")
+        if info.st_mode & 0o077:
+            os.chmod(folder, 0o700)
 
 
 def remove_stale_temp_files(folder: Path, *, prefix: str = "") -> list[Path]:
@@ -163,13 +207,18 @@ class Manifest:
     """The manifest of one output folder; use as a context manager (holds the lock).
 
     Args:
-        folder: the ``--out`` folder (created if missing).
+        folder: the output folder: ``--out`` (created if missing), or the originals'
+            folder when outputs go beside them.
         config: the run's settings; entries made with other settings do not count.
+        output_tree: ``folder`` is crowdveil's output folder (``--out``): it is created,
+            refused if it is a link or someone else's, and swept of a killed run's
+            temp files. False for a folder of originals, which crowdveil only adds to.
     """
 
-    def __init__(self, folder: Path, config: Config) -> None:
+    def __init__(self, folder: Path, config: Config, *, output_tree: bool = True) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / MANIFEST_NAME
+        self.output_tree = output_tree
+        self.path = manifest_path(self.folder)
         self.settings = settings_digest(config)
         self._fh = None
         self._done: dict[str, dict[str, Any]] = {}
@@ -181,15 +230,18 @@ class Manifest:
     # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> "Manifest":
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            check_output_folder(self.folder)
+            if self.output_tree:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                check_output_folder(self.folder)
+            self.path = manifest_path(self.folder)  # the folder's resolved path, now that it exists
+            _private_directory(self.path.parent)
             # O_NOFOLLOW: a link planted at the manifest's name must not make us append to its target.
             self._fh = open(self.path, "a+", encoding="utf-8",
                             opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW, 0o600))
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeOutputPath(f"{self.path} is a symbolic link; crowdveil does not write through links",
-                                       hint="Delete the link, or choose another --out folder.") from exc
+                                       hint="Delete the link, or set XDG_STATE_HOME to a folder of your own.") from exc
             raise _as_write_failed(self.path, exc) from exc
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -200,9 +252,40 @@ class Manifest:
                 f"another crowdveil run is writing into {self.folder}",
                 hint="Wait for it to finish, or choose another --out folder.",
             ) from exc
-        self._load()
-        self.removed_temp_files = remove_stale_temp_files(self.folder)
+        try:
+            os.fchmod(self._fh.fileno(), 0o600)
+            if self.output_tree:
+                self._move_legacy_manifest()
+            self._load()
+            if self.output_tree:
+                self.removed_temp_files = remove_stale_temp_files(self.folder)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
+
+    def _move_legacy_manifest(self) -> None:
+        """Take over the manifest an older crowdveil kept in the output folder, then delete it there."""
+        legacy = self.folder / MANIFEST_NAME
+        try:
+            fd = os.open(legacy, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return  # a link is nothing crowdveil wrote; leave it alone, read nothing through it
+            raise _as_write_failed(legacy, exc) from exc
+        with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as fh:
+            if not os.path.isfile(legacy) or os.fstat(fh.fileno()).st_uid != os.getuid():
+                return
+            text = fh.read()
+        # Only into an empty manifest: appended after newer lines, its old ones would count as the latest.
+        if text and os.fstat(self._fh.fileno()).st_size == 0:
+            self._append_raw(text if text.endswith("\n") else text + "\n")
+        try:
+            legacy.unlink()
+        except OSError as exc:
+            raise _as_write_failed(legacy, exc) from exc
 
     def __exit__(self, *exc_info) -> None:
         if self._fh is not None:
@@ -245,8 +328,8 @@ class Manifest:
             raise _as_write_failed(self.path, exc) from exc
 
     # -- queries and records -------------------------------------------------
-    def already_done(self, src: Path, out_dir: Path) -> DoneEntry | None:
-        """The verified output of ``src`` with these settings, if it is still intact."""
+    def already_done(self, src: Path, out_dir: Path, neutral_stem: str | None = None) -> DoneEntry | None:
+        """The verified output of ``src`` with these settings and this name, if it is still intact."""
         key = source_key(src)
         try:
             digest = self._source_digest(key, src)
@@ -257,13 +340,16 @@ class Manifest:
             output = self.folder / entry.get("output", "")
             if (
                 output.is_file()
+                and output.name in {c.name for c in candidate_outputs(src, out_dir, neutral_stem)}
                 and output.parent.resolve() == Path(out_dir).resolve()
                 and _sha256_or_none(output) == entry.get("output_sha256")
             ):
-                return DoneEntry(output, entry["output_sha256"], entry.get("faces", []), entry.get("metadata_removed", []))
-        return self._adopt_committed(src, out_dir, key, digest)
+                return DoneEntry(output, entry["output_sha256"], entry.get("faces", []), entry.get("metadata_removed", []),
+                                 entry.get("painted") or {})
+        return self._adopt_committed(src, out_dir, key, digest, neutral_stem)
 
-    def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str) -> DoneEntry | None:
+    def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str,
+                         neutral_stem: str | None = None) -> DoneEntry | None:
         """An output the interrupted run renamed into place after all checks passed,
         but was killed before its ``done`` line: the file whose name and sha256
         its ``committing`` line recorded, and no other."""
@@ -276,7 +362,8 @@ class Manifest:
         if committing is None or committing.get("started_at") != started.get("started_at"):
             return None  # killed before any output passed its checks
         preexisting = set(started.get("preexisting", []))
-        fresh = [c for c in candidate_outputs(src, out_dir) if c.is_file() and self._rel(c) not in preexisting]
+        fresh = [c for c in candidate_outputs(src, out_dir, neutral_stem)
+                 if c.is_file() and self._rel(c) not in preexisting]
         if len(fresh) != 1 or self._rel(fresh[0]) != committing.get("output"):
             return None
         digest_of_output = _sha256_or_none(fresh[0])
@@ -290,7 +377,7 @@ class Manifest:
                            "output_sha256": done.output_sha256, "started_at": started.get("started_at")}
         return done
 
-    def record_started(self, src: Path, out_dir: Path) -> None:
+    def record_started(self, src: Path, out_dir: Path, neutral_stem: str | None = None) -> None:
         key = source_key(src)
         try:
             digest = self._source_digest(key, src)
@@ -299,7 +386,7 @@ class Manifest:
         entry = {
             "event": "started", "source_key": key, "source": digest, "settings": self.settings,
             "started_at": os.urandom(8).hex(),
-            "preexisting": sorted(self._rel(c) for c in candidate_outputs(src, out_dir) if c.exists()),
+            "preexisting": sorted(self._rel(c) for c in candidate_outputs(src, out_dir, neutral_stem) if c.exists()),
         }
         self._append(entry)
         self._started[key] = entry
@@ -313,7 +400,8 @@ class Manifest:
         self._append(entry)
         self._committing[key] = entry
 
-    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str]) -> None:
+    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str],
+                    painted: dict[str, Any] | None = None) -> None:
         key = source_key(src)
         started = self._started.get(key, {})
         entry = {
@@ -322,6 +410,7 @@ class Manifest:
             "started_at": started.get("started_at"),
             "faces": [{"box": f.get("box"), "score": f.get("score")} for f in faces],
             "metadata_removed": list(metadata_removed),
+            **({"painted": painted} if painted else {}),
         }
         self._append(entry)
         self._done[key] = entry
