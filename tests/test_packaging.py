@@ -106,7 +106,9 @@ def test_reports_and_the_manifest_carry_the_version_but_the_output_does_not(tmp_
     report = json.loads(report_path.read_text())
     assert report["version"] == crowdveil.__version__
     assert [f["version"] for f in report["files"]] == [crowdveil.__version__] * 2
-    lines = [json.loads(line) for line in (tmp_path / "out" / ".crowdveil-manifest.jsonl").read_text().splitlines()]
+    from crowdveil.runner.manifest import manifest_path
+
+    lines = [json.loads(line) for line in manifest_path(tmp_path / "out").read_text().splitlines()]
     assert lines and all(line["crowdveil"] == crowdveil.__version__ for line in lines)
     output = (tmp_path / "out" / "a.veiled.png").read_bytes()
     assert b"crowdveil" not in output.lower() and crowdveil.__version__.encode() not in output

@@ -108,9 +108,12 @@ def error_text(error_type: str | None, message: str, hint: str | None) -> tuple[
     return text, hint
 
 
-# Hints the library builds around a command (detect/weights.py).
+# Hints the library builds around a command or a name (detect/weights.py, doctor.py).
 _HINT_PATTERNS = ((re.compile(r"^Install them: (.+)$"), "hint.install_them"),
-                  (re.compile(r"^Reinstall them: (.+)$"), "hint.reinstall_them"))
+                  (re.compile(r"^Reinstall them: (.+)$"), "hint.reinstall_them"),
+                  (re.compile(r"^That index or folder holds another build of (.+?)\. Install the one from PyPI"),
+                   "hint.doctor_other_build"),
+                  (re.compile(r"^Run `(.+?) -m ensurepip`"), "hint.doctor_no_pip"))
 
 
 def error_class_name(exc: BaseException) -> str:
