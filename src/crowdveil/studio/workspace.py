@@ -428,11 +428,13 @@ class Workspace:
         item.frames_total = total
         if not total:
             return
-        wanted = sorted({round(i * (total - 1) / max(1, REVIEW_FRAMES - 1)) for i in range(min(total, REVIEW_FRAMES))})
+        count = min(total, REVIEW_FRAMES)
+        wanted = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(count)})
+        wanted_set = set(wanted)
         frames, regions = [], []
         with VideoSource(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
-            for frame in source.frames(pixels_for=lambda n: n in wanted):
-                if frame.index in wanted:
+            for frame in source.frames(pixels_for=lambda n: n in wanted_set):
+                if frame.index in wanted_set:
                     frames.append((frame.index, self._private_file(item, f"review-{len(frames)}", _shrunk(frame.rgb),
                                                                    False)))
                     regions.append([[round(float(v), 2) for v in box] for box in regions_per_frame[frame.index].xyxy])

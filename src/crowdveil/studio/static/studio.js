@@ -301,7 +301,7 @@ function renderGrid() {
       card.innerHTML = '<div class="thumb">…</div><div class="card-body"><div class="card-name"></div><div class="lines"></div>'
         + '<button class="button remove" type="button"></button></div>';
       card.querySelector(".card-name").textContent = item.name;
-      card.addEventListener("click", (e) => { if (!e.target.closest(".remove")) openEditor(item.id); });
+      card.addEventListener("click", (e) => { if (!e.target.closest(".remove, details")) openEditor(item.id); });
       card.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.target === card) openEditor(item.id); });
       card.querySelector(".remove").addEventListener("click", (e) => { e.stopPropagation(); removeItem(item.id); });
       grid.appendChild(card);
@@ -584,7 +584,7 @@ function applyZoom() {
   if (!item || !item.width) return;
   const z = zoomView(item);
   const fit = fitScale(item);
-  z.scale = Math.min(Math.max(z.scale, fit), Math.max(fit, MAX_ZOOM));
+  z.scale = Math.min(Math.max(z.scale, Math.min(fit, 1)), Math.max(fit, MAX_ZOOM));
   const [w, h] = stageSize();
   const vw = w / z.scale, vh = h / z.scale;
   // Keep the photo in sight: the centre may not leave the image, and a whole dimension stays centred.
@@ -612,7 +612,7 @@ function zoomBy(factor, clientX, clientY) {
   const px = z.cx + (sx - rect.left - w / 2) / z.scale;
   const py = z.cy + (sy - rect.top - h / 2) / z.scale;
   const fit = fitScale(item);
-  const scale = Math.min(Math.max(z.scale * factor, fit), Math.max(fit, MAX_ZOOM));
+  const scale = Math.min(Math.max(z.scale * factor, Math.min(fit, 1)), Math.max(fit, MAX_ZOOM));
   z.cx = px - (sx - rect.left - w / 2) / scale;
   z.cy = py - (sy - rect.top - h / 2) / scale;
   z.scale = scale;
@@ -682,7 +682,7 @@ function buildCanvas() {
   const isVideo = item.media === "video";
   $("video-panel").hidden = !isVideo;
   $("photo-help").hidden = isVideo;
-  $("photo-tools").hidden = isVideo;
+  $("photo-tools").hidden = isVideo || !item.width;
   $("audio-option").hidden = !isVideo;
   svg.hidden = false;
   if (!item.width || !item.height) {
@@ -739,14 +739,15 @@ function padded(box, item) {
 function coverShape(cover, shape, cls) {
   const ix1 = Math.floor(cover[0]), iy1 = Math.floor(cover[1]), ix2 = Math.ceil(cover[2]), iy2 = Math.ceil(cover[3]);
   if (shape !== "ellipse") return el("rect", { x: ix1, y: iy1, width: ix2 - ix1, height: iy2 - iy1, class: cls });
-  // OpenCV's filled ellipse: integer centre and half-axes (rounded up), covering pixel centres within
-  // them, clipped to the whole-pixel box (a nested <svg> clips to its own area).
+  // OpenCV's filled ellipse: integer centre and half-axes (rounded up); its polygon reaches about one
+  // pixel past them (measured: radius + 1 leaves ~0.5 % of pixels differing, + 0.5 leaves 3 %), clipped
+  // to the whole-pixel box (a nested <svg> clips to its own area).
   const frame = el("svg", { x: ix1, y: iy1, width: ix2 - ix1, height: iy2 - iy1, class: "cover-clip", overflow: "hidden" });
   const cx = Math.round((cover[0] - ix1 + cover[2] - ix1) / 2);
   const cy = Math.round((cover[1] - iy1 + cover[3] - iy1) / 2);
   const ax = Math.max(1, Math.ceil((cover[2] - cover[0]) / 2));
   const ay = Math.max(1, Math.ceil((cover[3] - cover[1]) / 2));
-  frame.appendChild(el("ellipse", { cx: cx + 0.5, cy: cy + 0.5, rx: ax + 0.5, ry: ay + 0.5, class: cls }));
+  frame.appendChild(el("ellipse", { cx: cx + 0.5, cy: cy + 0.5, rx: ax + 1, ry: ay + 1, class: cls }));
   return frame;
 }
 
