@@ -49,6 +49,13 @@ def browser():
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """A home folder of its own: the page shows the output folder as ``~/out`` (screenshots name no temp path)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
 class FixedBoxes(Detector):
     """Finds the same boxes on every image of a given size (no network: the test decides the regions)."""
 
@@ -154,7 +161,7 @@ def test_preview_covers_are_the_exported_pixels(tmp_path, browser, shape):
         if shape == "box":
             page.keyboard.press("v")
             page.screenshot(path=str(tmp_path / "review.png"))
-            docs_copy(tmp_path / "review.png", "after-preview-cover.png")
+            docs_copy(tmp_path / "review.png", "after-preview-equals-export.png")
         page.keyboard.press("e")
         page.locator("#result.ok, #result.bad").wait_for(timeout=60_000)
         assert "Verified and saved" in page.locator("#result").inner_text()
