@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -375,11 +376,32 @@ def test_unusable_file_in_plain_words_and_removed(tmp_path, browser):
         ctx.close()
 
 
+def _term(prefix: str, text: str) -> str:
+    """The catalog id the page looks a library term up by (``libraryTerm`` in studio.js)."""
+    return f"{prefix}." + re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
 def test_catalog_holds_the_library_hints_word_for_word():
     english = i18n.catalog("studio").messages()
     for name in errors.__all__:
         assert english[f"error.hint.{name}"] == getattr(errors, name).hint, name
         assert f"error.kind.{name}" in english
+
+
+def test_catalog_names_every_metadata_kind_and_check():
+    """The page shows the library's metadata kinds and check names in its language: each has a message."""
+    from crowdveil.verify.audit import KINDS
+
+    english = i18n.catalog("studio").messages()
+    for kind in KINDS:
+        assert english[_term("metadata", kind)] == kind
+    src = Path(errors.__file__).parent
+    names = set()
+    for path in src.rglob("*.py"):
+        names |= set(re.findall(r"""(?:\bCheck|report\.check)\(\s*["']([^"']+)["']""", path.read_text(encoding="utf-8")))
+    assert len(names) >= 5, names
+    for name in names:
+        assert english[_term("check", name)] == name
 
 
 # ---- 14: video review ---------------------------------------------------------------------

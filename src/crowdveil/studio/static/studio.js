@@ -32,6 +32,14 @@ function t(id, fields) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in fields ? String(fields[name]) : whole));
 }
 
+// The library's names for metadata kinds and checks, in the page's language when the catalog has them.
+function libraryTerm(prefix, text) {
+  const id = `${prefix}.${String(text).toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "")}`;
+  return Object.prototype.hasOwnProperty.call(I18N.messages, id) ? I18N.messages[id] : text;
+}
+
+function kindsText(kinds) { return kinds.map((k) => libraryTerm("metadata", k)).join(t("list.separator")); }
+
 async function loadCatalog(language) {
   const query = language ? `?lang=${encodeURIComponent(language)}` : "";
   const response = await fetch(`/catalog${query}`, { credentials: "same-origin" });
@@ -250,7 +258,7 @@ function statusLines(item) {
     lines.push(["", t("status.video")]);
   }
   lines.push(["", item.metadata_kinds.length
-    ? t("status.metadata", { kinds: item.metadata_kinds.join(", ") })
+    ? t("status.metadata", { kinds: kindsText(item.metadata_kinds) })
     : t("status.no_metadata")]);
   if (item.status === "exporting") {
     const p = item.progress;
@@ -1091,15 +1099,15 @@ function renderEditorStatus() {
     const lines = [
       t("result.saved_as", { name: exp.file_name }),
       t("result.regions_covered", { n: exp.faces_covered }),
-      exp.metadata_removed.length ? t("result.removed", { kinds: exp.metadata_removed.join(", ") }) : t("result.nothing_removed"),
-      ...exp.checks.map((c) => `✓ ${c.name}`),
+      exp.metadata_removed.length ? t("result.removed", { kinds: kindsText(exp.metadata_removed) }) : t("result.nothing_removed"),
+      ...exp.checks.map((c) => `✓ ${libraryTerm("check", c.name)}`),
       ...exp.notes,
     ];
     if ($("result").dataset.stale) lines.unshift(t("result.stale"));
     showResult("ok", t("result.verified"), lines, link);
   } else if (exp && !exp.passed) {
     const lines = [];
-    for (const c of exp.checks) lines.push(`${c.passed ? "✓" : "✗"} ${c.name}${c.detail ? ": " + c.detail : ""}`);
+    for (const c of exp.checks) lines.push(`${c.passed ? "✓" : "✗"} ${libraryTerm("check", c.name)}${c.detail ? ": " + c.detail : ""}`);
     showResult("bad", exp.verification ? t("result.refused_verification") : t("result.refused"), lines,
       errorNode(plainError(exp.kind, exp.message, exp.hint, exp.hint_is_default)));
   } else if (item.status === "waiting" || item.status === "analysing") {
@@ -1119,7 +1127,7 @@ function renderMeta(item) {
   h.textContent = t("meta.title");
   const p = document.createElement("p");
   p.className = "small";
-  p.textContent = item.metadata_kinds.length ? t("meta.found", { kinds: item.metadata_kinds.join(", ") }) : t("meta.none");
+  p.textContent = item.metadata_kinds.length ? t("meta.found", { kinds: kindsText(item.metadata_kinds) }) : t("meta.none");
   box.append(h, p);
 }
 
