@@ -375,8 +375,8 @@ async function exportAll() {
     $("all-text").textContent = text;
   };
   setProgress(0, 1, t("all.waiting"));
-  // Files still being looked at are waited for: their regions are not known yet.
-  await waitUntil(() => !S.items.some((it) => it.status === "waiting" || it.status === "analysing"));
+  // Files still being looked at are waited for (their regions are not known yet), and exports under way.
+  await waitUntil(() => !S.items.some(busy));
   const items = S.items.slice();
   const summary = { saved: [], already: [], refused: [] };
   for (const [n, snapshot] of items.entries()) {
