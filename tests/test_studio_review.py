@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import face_on_background
+from conftest import face_on_background, filled_share
 from crowdveil import errors, i18n
 from crowdveil.config import Config
 from crowdveil.detect.base import Detector
@@ -503,3 +503,88 @@ def test_page_in_chinese_from_the_browser_language_and_the_switch(tmp_path, brow
         assert page.locator(".card .status", has_text="No faces found").count() == 1
         assert [m for m in seen if "status of 400" not in m] == []  # the empty file's refusal
         ctx.close()
+
+
+def _walking_face(path: Path, frames: int = 40) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """A face walking right, 3 px a frame, with a sign held beside it: (face box, sign box) per frame."""
+    import av
+
+    from crowdveil.demo import astronaut_face
+
+    head = Image.fromarray(astronaut_face())
+    fh = 80
+    fw = round(fh * head.width / head.height)
+    face_pixels = np.asarray(head.resize((fw, fh), Image.LANCZOS))
+    boxes = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for n in range(frames):
+            canvas = np.full((240, 320, 3), (40, 110, 70), np.uint8)
+            x, y = 20 + 3 * n, 70
+            canvas[y:y + fh, x:x + fw] = face_pixels
+            sign = (x + fw + 24, y + 20, x + fw + 54, y + 50)
+            canvas[sign[1]:sign[3], sign[0]:sign[2]] = (230, 200, 20)  # a name written on a sign
+            boxes.append(((x, y, x + fw, y + fh), sign))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return boxes
+
+
+def _frame_of(video: Path, index: int) -> np.ndarray:
+    from crowdveil.io.video import VideoSource
+
+    with VideoSource(video) as source:
+        for frame in source.frames():
+            if frame.index == index:
+                return frame.rgb
+    raise AssertionError(f"no frame {index}")
+
+
+def test_a_region_drawn_on_one_frame_follows_its_track(tmp_path, browser):
+    src = tmp_path / "walk.mp4"
+    boxes = _walking_face(src)
+    out = tmp_path / "out"
+    workspace = Workspace(Config(preset="fast"), out)
+    fill = Config().fill_color
+    with StudioServer(workspace) as server:
+        ctx, page, seen = open_page(browser, server)
+        drop(page, src, "video/mp4")
+        page.locator(".card .status", has_text="Video").wait_for(timeout=60_000)
+        page.locator(".card").first.click()
+        page.locator("#photo").wait_for()
+        page.click("#export")
+        page.locator("#result.ok, #result.bad").wait_for(timeout=180_000)
+        assert "Verified and saved" in page.locator("#result").inner_text()
+        first = _frame_of(out / "walk.veiled.mp4", 35)
+
+        assert filled_share(first, boxes[35][0], fill, tol=16) > 0.9, "the face is covered"
+        assert filled_share(first, boxes[35][1], fill, tol=16) < 0.2, "the sign is not (the detector cannot know)"
+        # Frame 6: draw a region over the sign, beside the face; it follows the face's track.
+        page.locator("#scrub").fill("5")
+        assert page.locator("#scrub-text").inner_text().startswith("Frame 6 of 40")
+        page.locator("#photo[href^='blob:']").wait_for(state="attached")
+        sx1, sy1, sx2, sy2 = boxes[5][1]
+        a = screen_rect(page, (sx1 - 2, sy1 - 2, sx2 + 2, sy2 + 2))
+        page.mouse.move(a[0], a[1])
+        page.mouse.down()
+        page.mouse.move((a[0] + a[2]) / 2, (a[1] + a[3]) / 2, steps=3)
+        page.mouse.move(a[2], a[3], steps=3)
+        page.mouse.up()
+        assert page.locator("rect.region.fix").count() == 1
+        assert page.locator("#fix-count").inner_text().startswith("1 region(s) drawn on frames")
+        page.click("#export")
+        page.locator("#result.busy").wait_for()
+        page.locator("#result.ok, #result.bad").wait_for(timeout=180_000)
+        text = page.locator("#result").inner_text()
+        assert "Verified and saved" in text, text
+        assert "following the tracks they touch" in text
+        assert seen == []
+        ctx.close()
+    exported = out / "walk.veiled.mp4"
+    for n in (5, 20, 35):
+        frame = _frame_of(exported, n)
+        assert filled_share(frame, boxes[n][1], fill, tol=16) > 0.9, f"frame {n}: the sign must be covered too"
+        assert filled_share(frame, boxes[n][0], fill, tol=16) > 0.9, f"frame {n}: and the face still"

@@ -215,7 +215,11 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
             raise StudioError("server.expected_object")
         style, shape = str(body.get("style", item.style)), str(body.get("shape", item.shape))
         if item.media == "video":
-            item = workspace.start_video_export(item.id, style, shape, keep_audio=body.get("keep_audio") is True)
+            fixes = body.get("fixes", [])
+            if not isinstance(fixes, list):
+                raise StudioError("server.lists")
+            item = workspace.start_video_export(item.id, style, shape, keep_audio=body.get("keep_audio") is True,
+                                                fixes=fixes)
         else:
             regions, removed = body.get("regions", []), body.get("removed", [])
             if not isinstance(regions, list) or not isinstance(removed, list):

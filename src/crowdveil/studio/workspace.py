@@ -123,6 +123,8 @@ class Item:
     review_regions: list[list[list[float]]] = field(default_factory=list)
     frames_total: int = 0
     keep_audio: bool = False
+    # Videos: regions drawn in review ({"frame": n, "box": [...]}), painted with the tracks they touch.
+    video_fixes: list[dict[str, Any]] = field(default_factory=list)
     alpha: bool = False
     # What the person decided in the editor; the page reloads it.
     regions: list[dict[str, Any]] | None = None
@@ -153,6 +155,7 @@ class Item:
                        for (n, _), regions in zip(self.review_frames, self.review_regions)],
             "frames_total": self.frames_total,
             "keep_audio": self.keep_audio,
+            "video_fixes": self.video_fixes,
             "has_preview": self.preview is not None,
             "has_result": self.result_preview is not None,
             "regions": self.regions,
@@ -381,20 +384,27 @@ class Workspace:
         decoded = decode_image(data, sniff(data[:64], written.name), max_pixels=item.width * item.height)
         item.result_preview = self._private_file(item, "result", _shrunk(decoded.pixels), decoded.has_alpha)
 
-    def start_video_export(self, item_id: str, style: str, shape: str, keep_audio: bool = False) -> Item:
-        """Run the pipeline on a video in a background thread; ``progress`` follows it."""
+    def start_video_export(self, item_id: str, style: str, shape: str, keep_audio: bool = False,
+                           fixes: list[dict] | None = None) -> Item:
+        """Run the pipeline on a video in a background thread; ``progress`` follows it.
+
+        ``fixes``: regions drawn on frames of the previous export's review, ``{"frame": n, "box": [...]}``.
+        """
         item = self.get(item_id)
         if item.media != "video" or item.status in ("waiting", "analysing", "error", "exporting"):
             raise StudioError("server.not_now", 409, name=item.name)
+        added = _video_fixes(fixes or [], item)
+        item.video_fixes = [{"frame": n, "box": [round(float(v), 1) for v in box]}
+                            for n, found in sorted(added.items()) for box in found.xyxy]
         config = self._config_for(style, shape).replace(keep_audio=bool(keep_audio))
         item.style, item.shape, item.keep_audio = style, shape, bool(keep_audio)
         item.status, item.progress, item.export, item.result_frames = "exporting", (0, None), None, []
         item.review_frames, item.review_regions, item.frames_total = [], [], 0
-        threading.Thread(target=self._export_video, args=(item, config), name="crowdveil-studio-video",
+        threading.Thread(target=self._export_video, args=(item, config, added), name="crowdveil-studio-video",
                          daemon=True).start()
         return item
 
-    def _export_video(self, item: Item, config: Config) -> None:
+    def _export_video(self, item: Item, config: Config, added: dict[int, Detections]) -> None:
         # The video pipeline itself (``pipeline.anonymize`` hands videos to it): called here for its
         # ``painted`` report of the regions the written file shows, which the page scrubs through.
         from ..pipeline_video import anonymize_video
@@ -408,7 +418,7 @@ class Workspace:
             try:
                 dst = self._destination(item, "mp4")
                 report = anonymize_video(item.path, dst, config.replace(overwrite=dst == item.destination),
-                                         fmt=item.format, progress=progress,
+                                         fmt=item.format, progress=progress, added=added,
                                          painted=lambda regions, size: painted.append(regions))
                 item.result_frames = self._result_frames(item, Path(report.destination))
                 self._review_frames(item, painted[0] if painted else [])
@@ -603,6 +613,21 @@ def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Dete
     if not boxes:
         return Detections.empty()
     return Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)
+
+
+def _video_fixes(entries: Iterable[dict], item: Item) -> dict[int, Detections]:
+    """Regions drawn on video frames in review, by frame: ``{"frame": n, "box": [x1, y1, x2, y2]}`` each."""
+    by_frame: dict[int, list[dict]] = {}
+    for entry in entries:
+        try:
+            frame = int(entry["frame"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StudioError("server.fix_frame") from exc
+        if frame < 0 or (item.frames_total and frame >= item.frames_total):
+            raise StudioError("server.fix_frame")
+        by_frame.setdefault(frame, []).append({"box": entry.get("box"), "kind": "manual"})
+    added = {n: _detections(boxes, item, manual_ok=True) for n, boxes in by_frame.items()}
+    return {n: found for n, found in added.items() if len(found)}
 
 
 def _found_faces(chosen: Detections, item: Item) -> Detections:

@@ -392,7 +392,8 @@ async function exportAll() {
       continue;
     }
     const edits = editsFor(item);
-    const body = { ...regionsToSend(edits), style: edits.style, shape: edits.shape, keep_audio: edits.keepAudio === true };
+    const body = { ...regionsToSend(edits), style: edits.style, shape: edits.shape, keep_audio: edits.keepAudio === true,
+      fixes: edits.fixes || [] };
     let updated;
     try {
       updated = await api(`/api/items/${item.id}/export`, {
@@ -465,7 +466,8 @@ function editsFor(item) {
       regions = item.faces.map((f) => ({ box: f.box.slice(), found: f.box.slice(), kind: f.kind || "face", source: f.source, score: f.score, removed: false }));
     }
     S.edits[item.id] = { regions, style: item.style || S.defaults.style, shape: item.shape || S.defaults.shape,
-      keepAudio: item.keep_audio === true, changed: false };
+      keepAudio: item.keep_audio === true, fixes: (item.video_fixes || []).map((f) => ({ frame: f.frame, box: f.box.slice() })),
+      changed: false };
   }
   return S.edits[item.id];
 }
@@ -777,7 +779,24 @@ function renderRegions() {
         const cover = padded(box, item);
         if (cover) covers.appendChild(coverShape(cover, item.shape || shape, "cover"));
       }
+      // Regions drawn on this frame: their cover as it will be painted, and the box itself to click.
+      const o = OUTLINE_PX * unitsPerScreenPx();
+      editsFor(item).fixes.forEach((fix, i) => {
+        if (fix.frame !== review.frame) return;
+        const [x1, y1, x2, y2] = fix.box;
+        const cover = coverOf(fix.box, item);
+        if (cover) covers.appendChild(coverShape(cover, shape, "cover"));
+        const rect = el("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: "region manual fix", "data-fix": i,
+          "data-box": fix.box.map((v) => Math.round(v)).join(",") });
+        const title = el("title");
+        title.textContent = t("region.fix_title");
+        rect.appendChild(title);
+        group.appendChild(rect);
+        group.appendChild(el("rect", { x: x1 - o / 2, y: y1 - o / 2, width: x2 - x1 + o, height: y2 - y1 + o,
+          class: "outline manual", "stroke-width": o }));
+      });
     }
+    renderFixCount(item);
     return;
   }
   if (S.showResult && item.has_result) { updateCount(); return; }  // the result shows the painted copy only
@@ -843,6 +862,11 @@ function renderRegions() {
   updateCount();
 }
 
+function renderFixCount(item) {
+  const fixes = editsFor(item).fixes || [];
+  $("fix-count").textContent = fixes.length ? t("video.fixes", { n: fixes.length }) : "";
+}
+
 function updateCount() {
   const item = currentItem();
   if (!item || item.media !== "photo") return;
@@ -874,7 +898,8 @@ function onPointerDown(event) {
     if (draft) draft.remove();
     return;
   }
-  const pan = event.button === 1 || (event.button === 0 && S.spaceDown) || item.media !== "photo";
+  const reviewing = item.media === "video" && reviewFrame(item) && item.status !== "exporting";
+  const pan = event.button === 1 || (event.button === 0 && S.spaceDown) || (item.media !== "photo" && !reviewing);
   if (pan) {
     S.drag = { mode: "pan", screen: [event.clientX, event.clientY], last: [event.clientX, event.clientY], moved: false };
     $("canvas").setPointerCapture(event.pointerId);
@@ -882,6 +907,13 @@ function onPointerDown(event) {
     return;
   }
   if (event.button !== 0) return;
+  if (reviewing) {
+    const fix = event.target.dataset && event.target.dataset.fix !== undefined ? Number(event.target.dataset.fix) : -1;
+    S.drag = { mode: fix >= 0 ? "fix-click" : "draw", fix, start: toImage(event), screen: [event.clientX, event.clientY], moved: false };
+    $("canvas").setPointerCapture(event.pointerId);
+    event.preventDefault();
+    return;
+  }
   if (S.showResult) { toggleResult(); return; }
   const target = event.target;
   const start = toImage(event);
@@ -958,6 +990,22 @@ function onPointerUp(event) {
   if (drag.mode === "pan") return;
   const item = currentItem();
   const edits = editsFor(item);
+  if (item.media === "video") {
+    const draft = $("draft");
+    if (draft) draft.remove();
+    const review = reviewFrame(item);
+    if (drag.mode === "fix-click" && !drag.moved) {
+      edits.fixes.splice(drag.fix, 1);
+    } else if (drag.mode === "draw" && drag.moved && review) {
+      const [x, y] = toImage(event);
+      const [sx, sy] = drag.start;
+      const box = [Math.min(sx, x), Math.min(sy, y), Math.max(sx, x), Math.max(sy, y)];
+      if (box[2] - box[0] >= MIN_REGION_PX && box[3] - box[1] >= MIN_REGION_PX) edits.fixes.push({ frame: review.frame, box });
+    }
+    edits.changed = true;
+    renderRegions();
+    return;
+  }
   if (drag.mode === "draw") {
     const draft = $("draft");
     if (draft) draft.remove();
@@ -1022,7 +1070,8 @@ async function exportCurrent() {
   try {
     const updated = await api(`/api/items/${item.id}/export`, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ ...regionsToSend(edits), style: edits.style, shape: edits.shape, keep_audio: edits.keepAudio }),
+      body: JSON.stringify({ ...regionsToSend(edits), style: edits.style, shape: edits.shape, keep_audio: edits.keepAudio,
+        fixes: edits.fixes || [] }),
     });
     edits.changed = false;
     S.byId[updated.id] = updated;
