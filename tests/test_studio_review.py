@@ -5,7 +5,8 @@
   "no faces here" in one step;
 * "export all" with progress and a summary of what was refused and why;
 * errors in plain words, and a card that cannot be used removed;
-* a video: scrub through frames with the painted regions, keep the sound, play the result;
+* a video: scrub through frames with the painted regions, keep the sound, play the result, and a
+  region drawn on one frame that follows the track it touches;
 * the page in Simplified Chinese from the browser's language, and the switch.
 
 Set ``CROWDVEIL_DOCS_SCREENSHOT=1`` to also copy the screenshots to ``docs/studio/``.
@@ -575,6 +576,8 @@ def test_a_region_drawn_on_one_frame_follows_its_track(tmp_path, browser):
         page.mouse.up()
         assert page.locator("rect.region.fix").count() == 1
         assert page.locator("#fix-count").inner_text().startswith("1 region(s) drawn on frames")
+        page.screenshot(path=str(tmp_path / "fix.png"))
+        docs_copy(tmp_path / "fix.png", "after-video-fix.png")
         page.click("#export")
         page.locator("#result.busy").wait_for()
         page.locator("#result.ok, #result.bad").wait_for(timeout=180_000)
