@@ -71,9 +71,14 @@ def region_boxes(page, selector: str) -> list[list[int]]:
     return [[int(v) for v in r.get_attribute("data-box").split(",")] for r in page.locator(selector).all()]
 
 
-def test_review_remove_draw_export(tmp_path, browser):
-    src, (left_face, right_face) = two_faces(tmp_path / "march.jpg")
-    out = tmp_path / "out"
+def test_review_remove_draw_export(tmp_path, browser, monkeypatch):
+    # A home folder of its own: the page shows the output folder as "~/march-veiled", so the
+    # README's screenshot names no test's temporary path and no account.
+    home = tmp_path / "home"
+    (home / "march").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    src, (left_face, right_face) = two_faces(home / "march" / "march.jpg")
+    out = home / "march-veiled"
     workspace = Workspace(Config(preset="fast"), out)
     requests: list[str] = []
     with StudioServer(workspace) as server:
@@ -86,6 +91,8 @@ def test_review_remove_draw_export(tmp_path, browser):
         page.on("request", lambda request: requests.append(request.url))
         page.goto(server.url)
         assert page.url == server.origin + "/", "the one-time token must leave the address bar"
+        page.locator("#out-dir", has_text="~/march-veiled").wait_for()
+        assert str(tmp_path) not in page.locator("header").inner_text()
 
         page.set_input_files("#file-input", str(src))
         card = page.locator(".card").first

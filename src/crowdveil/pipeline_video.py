@@ -189,6 +189,7 @@ def anonymize_video(
     tracker: TrackerSettings = TrackerSettings(),
     painted: PaintedCallback | None = None,
     on_commit: Callable[[Path, str], None] | None = None,
+    added: dict[int, Detections] | None = None,
 ) -> Report:
     """Write an anonymized, verified MP4 of the video ``src`` to ``dst``.
 
@@ -206,6 +207,10 @@ def anonymize_video(
             of the written file (see ``PaintedCallback``).
         on_commit: ``on_commit(dst, sha256)`` just before the verified
             output is renamed into place (see ``pipeline.anonymize``).
+        added: regions a person drew on given frames (``{frame: boxes}``, the
+            studio's review), padded like any region; one that touches a
+            tracked region is painted on every frame of that track, moved with
+            it (see ``_Run.add_reviewed``). Verified like every other frame.
 
     Returns:
         The ``Report``, with video specifics in ``report.video``.
@@ -227,6 +232,11 @@ def anonymize_video(
     with PendingOutput(dst) as pending:
         run = _Run(src, pending.path, config, detector, verifier, tracker, progress, report)
         run.encode()
+        changed = run.add_reviewed(added) if added else set()
+        if changed:
+            run.reencode(changed)
+            report.notes.append(f"regions drawn in review on {len(added)} frame(s): painted on {len(changed)} "
+                                "frame(s), following the tracks they touch")
         leftover = run.verify()
         for _ in range(REPAIR_ROUNDS):
             if not leftover:
@@ -544,6 +554,35 @@ class _Run:
                 changed.add(i)
         return changed
 
+    def add_reviewed(self, added: dict[int, Detections]) -> set[int]:
+        """Paint the regions a person drew on given frames; returns the frames changed.
+
+        Each is padded like any region. One that touches a tracked region on
+        its frame (``_touched_track``) follows that track: it is painted on
+        every frame the track covers, shifted as the track moved; one that
+        touches none is painted on its frame and ``REPAIR_REACH`` either side.
+        """
+        w, h = self.size
+        changed: set[int] = set()
+        for index, boxes in sorted(added.items()):
+            if not 0 <= index < len(self.regions) or not len(boxes):
+                continue
+            extra = redaction_regions(boxes.replace(source=np.full(len(boxes), "studio", object),
+                                                    kind=np.full(len(boxes), "manual", object)), self.config.padding, w, h)
+            tracks = np.array([_touched_track(box, self.regions[index]) for box in extra.xyxy], np.int64).reshape(-1)
+            extra = extra.replace(track_id=tracks)
+            for k, tid in enumerate(tracks):
+                one = extra[np.array([k])]
+                if tid >= 0:
+                    frames = [i for i, regions in enumerate(self.regions) if (_tracked(regions) & (regions.track_id == tid)).any()]
+                else:
+                    frames = range(max(0, index - REPAIR_REACH), min(len(self.regions), index + REPAIR_REACH + 1))
+                for i in frames:
+                    moved = _moved_with_tracks(one, self.regions[index], self.regions[i]).clip(w, h)
+                    self.regions[i] = Detections.merge([self.regions[i], moved])
+                    changed.add(i)
+        return changed
+
     def reencode(self, changed: set[int]) -> set[int] | None:
         """Encode again the GOPs that show ``changed`` frames; returns the frames encoded again.
 
@@ -690,8 +729,8 @@ def without_outsized(found: Detections) -> Detections:
 
 
 def _tracked(regions: Detections) -> np.ndarray:
-    """Which regions are the tracker's own (not added by a repair)."""
-    return (regions.track_id >= 0) & np.array([not str(src).startswith("verifier") for src in regions.source], bool)
+    """Which regions are the tracker's own (not added by a repair or drawn in review)."""
+    return (regions.track_id >= 0) & np.array([not str(src).startswith(("verifier", "studio")) for src in regions.source], bool)
 
 
 def _touched_track(box: np.ndarray, regions: Detections) -> int:

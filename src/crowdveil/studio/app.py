@@ -28,7 +28,10 @@ The guard answers before any route does:
 Routes (all JSON but the page, its assets and the image/video files):
 ``GET /api/state``, ``POST /api/upload?name=…`` (raw bytes),
 ``GET /api/items/{id}/preview``, ``GET /api/items/{id}/result``, ``POST /api/items/{id}/export``,
-``GET /api/items/{id}/download``, ``GET /api/items/{id}/frames/{n}``.
+``GET /api/items/{id}/download``, ``GET /api/items/{id}/frames/{n}``, ``GET /api/items/{id}/review/{n}``,
+``POST /api/items/{id}/remove``, ``GET /catalog?lang=…`` (the page's text in its language: ``lang``,
+else the browser's ``Accept-Language``; no secret in it, so the cookie alone opens it, as it opens the page; the page sends its chosen language as ``Accept-Language`` on
+every request, and refusals come back in it).
 """
 
 from __future__ import annotations
@@ -48,12 +51,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .. import i18n
 from .workspace import StudioError, Workspace
 
 __all__ = ["create_app", "SECURITY_HEADERS", "CSP", "MAX_JSON_BYTES", "KEY_HEADER", "KEY_FRAGMENT"]
 
 CSP = (
-    "default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "default-src 'self'; img-src 'self' blob:; media-src blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
@@ -176,6 +180,7 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
         return JSONResponse({
             "items": [item.to_dict() for item in workspace.items()],
             "out_dir": str(workspace.out_dir),
+            "out_dir_shown": _home_as_tilde(workspace.out_dir),
             "defaults": {"style": workspace.config.style, "shape": workspace.config.shape,
                          "padding": workspace.config.padding, "fill_color": list(workspace.config.fill_color)},
             "max_upload_bytes": workspace.max_upload_bytes,
@@ -194,42 +199,66 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
     async def preview(request: Request) -> Response:
         item = workspace.get(request.path_params["id"])
         if item.preview is None:
-            raise StudioError("no preview yet", 404)
+            raise StudioError("server.no_preview", 404)
         return FileResponse(item.preview)
 
     async def result(request: Request) -> Response:
         item = workspace.get(request.path_params["id"])
         if item.result_preview is None:
-            raise StudioError("no exported result yet", 404)
+            raise StudioError("server.no_result", 404)
         return FileResponse(item.result_preview)
 
     async def export(request: Request) -> Response:
         body = json.loads(await _read_limited(request, MAX_JSON_BYTES) or b"{}")
         item = workspace.get(request.path_params["id"])
         if not isinstance(body, dict):
-            raise StudioError("expected a JSON object")
+            raise StudioError("server.expected_object")
         style, shape = str(body.get("style", item.style)), str(body.get("shape", item.shape))
         if item.media == "video":
-            item = workspace.start_video_export(item.id, style, shape)
+            fixes = body.get("fixes", [])
+            if not isinstance(fixes, list):
+                raise StudioError("server.lists")
+            item = workspace.start_video_export(item.id, style, shape, keep_audio=body.get("keep_audio") is True,
+                                                fixes=fixes)
         else:
             regions, removed = body.get("regions", []), body.get("removed", [])
             if not isinstance(regions, list) or not isinstance(removed, list):
-                raise StudioError("regions and removed must be lists")
+                raise StudioError("server.lists")
             item = await run_in_threadpool(workspace.export_photo, item.id, regions, removed, style, shape)
         return JSONResponse(item.to_dict())
 
     async def download(request: Request) -> Response:
         item = workspace.get(request.path_params["id"])
         if item.status != "exported" or item.destination is None or not item.destination.exists():
-            raise StudioError("this file has no verified export yet", 404)
+            raise StudioError("server.no_export", 404)
         return FileResponse(item.destination, filename=item.destination.name)
 
     async def frame(request: Request) -> Response:
         item = workspace.get(request.path_params["id"])
         n = request.path_params["n"]
         if not 0 <= n < len(item.result_frames):
-            raise StudioError("no such frame", 404)
+            raise StudioError("server.no_frame", 404)
         return FileResponse(item.result_frames[n])
+
+    async def review_frame(request: Request) -> Response:
+        item = workspace.get(request.path_params["id"])
+        n = request.path_params["n"]
+        if not 0 <= n < len(item.review_frames):
+            raise StudioError("server.no_frame", 404)
+        return FileResponse(item.review_frames[n][1])
+
+    async def remove(request: Request) -> Response:
+        workspace.remove(request.path_params["id"])
+        return JSONResponse({"removed": request.path_params["id"]})
+
+    async def page_catalog(request: Request) -> Response:
+        asked = request.query_params.get("lang", "")
+        language = asked if asked in i18n.LANGUAGES else i18n.negotiate(request.headers.get("accept-language"))
+        return JSONResponse({
+            "language": language,
+            "languages": [{"tag": tag, "name": i18n.catalog("studio", tag)("language.name")} for tag in i18n.LANGUAGES],
+            "messages": i18n.catalog("studio", language).messages(),
+        })
 
     routes = [
         Route("/", page),
@@ -241,14 +270,17 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
         Route("/api/items/{id}/export", export, methods=["POST"]),
         Route("/api/items/{id}/download", download),
         Route("/api/items/{id}/frames/{n:int}", frame),
+        Route("/api/items/{id}/review/{n:int}", review_frame),
+        Route("/api/items/{id}/remove", remove, methods=["POST"]),
+        Route("/catalog", page_catalog),
     ]
 
     async def studio_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StudioError)
-        return JSONResponse({"error": exc.message}, exc.status)
+        return JSONResponse({"error": exc.text(i18n.negotiate(request.headers.get("accept-language")))}, exc.status)
 
     async def bad_json(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": "the request body is not valid JSON"}, 400)
+        return await studio_error(request, StudioError("server.bad_json"))
 
     @asynccontextmanager
     async def lifespan(app):
@@ -262,6 +294,15 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
     return Guard(app, port=port, token=token)
 
 
+def _home_as_tilde(path: Path) -> str:
+    """``path`` with the home folder shown as ``~``: shorter, and the page names no user account."""
+    home = Path.home()
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
 def _static(name: str) -> Response:
     if name not in _STATIC:
         return PlainTextResponse("not found", 404)
@@ -272,12 +313,12 @@ def _static(name: str) -> Response:
 async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise StudioError(f"request too large (limit {limit} bytes)", 413)
+        raise StudioError("server.request_too_large", 413, limit=limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise StudioError(f"request too large (limit {limit} bytes)", 413)
+            raise StudioError("server.request_too_large", 413, limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -285,7 +326,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 async def _receive_to(request: Request, path: Path, limit: int) -> None:
     """Stream an upload into ``path`` (private folder), refusing it past ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    too_large = StudioError(f"file too large: the studio accepts up to {limit // (1 << 20)} MiB per file", 413)
+    too_large = StudioError("server.file_too_large", 413, mib=limit // (1 << 20))
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise too_large
     size = 0
@@ -297,4 +338,4 @@ async def _receive_to(request: Request, path: Path, limit: int) -> None:
             fh.write(chunk)
     if size == 0:
         path.unlink()
-        raise StudioError("the file is empty (0 bytes)")
+        raise StudioError("server.empty_file")

@@ -39,12 +39,15 @@ from ..io.sniff import media_kind, sniff
 from ..io.source import read_regular_file
 from ..types import Detections, Report, box_iou
 
-__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES", "SAME_FACE_IOU"]
+__all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES", "REVIEW_FRAMES", "SAME_FACE_IOU",
+           "error_kind"]
 
 # Previews are only for looking at; regions stay in full-size pixels.
 PREVIEW_LONG_SIDE = 1600
 # How many frames of an exported video the page shows.
 RESULT_FRAMES = 4
+# How many frames of a video the page can scrub through, each with the regions painted on it.
+REVIEW_FRAMES = 60
 # A region left visible must overlap a face the studio found at least this much (it is then that face's box).
 SAME_FACE_IOU = 0.5
 PRIVATE_PREFIX = "crowdveil-studio-"
@@ -52,12 +55,34 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 class StudioError(Exception):
-    """A request the studio refuses; ``status`` is the HTTP status to answer with."""
+    """A request the studio refuses; ``status`` is the HTTP status to answer with.
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+    ``message_id`` names the message in the studio's catalog (``i18n/studio``),
+    ``fields`` fill it; ``message`` is its English text (the app answers in the
+    page's language).
+    """
+
+    def __init__(self, message_id: str, status: int = 400, **fields: object) -> None:
+        from ..i18n import catalog
+
+        self.message_id, self.fields, self.status = message_id, fields, status
+        self.message = catalog("studio")(message_id, **fields)
+        super().__init__(self.message)
+
+    def text(self, language: str) -> str:
+        from ..i18n import catalog
+
+        return catalog("studio", language)(self.message_id, **self.fields)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The library's error class for ``exc`` (the page words each kind plainly), ``unexpected`` for any other."""
+    from .. import errors
+
+    for cls in type(exc).__mro__:
+        if cls.__name__ in errors.__all__:
+            return cls.__name__
+    return "unexpected"
 
 
 @dataclass
@@ -84,12 +109,22 @@ class Item:
     shape: str = "box"
     message: str | None = None
     hint: str | None = None
+    # The library's error class (``error_kind``); the hint is that class's own when ``hint_is_default``.
+    error_kind: str | None = None
+    hint_is_default: bool = False
     export: dict[str, Any] | None = None
     destination: Path | None = None
     progress: tuple[int, int | None] | None = None
     result_frames: list[Path] = field(default_factory=list)
     preview: Path | None = None
     result_preview: Path | None = None
+    # Videos: sampled source frames to scrub through, each with the regions the export painted on it.
+    review_frames: list[tuple[int, Path]] = field(default_factory=list)
+    review_regions: list[list[list[float]]] = field(default_factory=list)
+    frames_total: int = 0
+    keep_audio: bool = False
+    # Videos: regions drawn in review ({"frame": n, "box": [...]}), painted with the tracks they touch.
+    video_fixes: list[dict[str, Any]] = field(default_factory=list)
     alpha: bool = False
     # What the person decided in the editor; the page reloads it.
     regions: list[dict[str, Any]] | None = None
@@ -111,9 +146,16 @@ class Item:
             "shape": self.shape,
             "message": self.message,
             "hint": self.hint,
+            "error_kind": self.error_kind,
+            "hint_is_default": self.hint_is_default,
             "export": self.export,
             "progress": list(self.progress) if self.progress else None,
             "result_frames": len(self.result_frames),
+            "review": [{"frame": n, "regions": regions}
+                       for (n, _), regions in zip(self.review_frames, self.review_regions)],
+            "frames_total": self.frames_total,
+            "keep_audio": self.keep_audio,
+            "video_fixes": self.video_fixes,
             "has_preview": self.preview is not None,
             "has_result": self.result_preview is not None,
             "regions": self.regions,
@@ -204,8 +246,21 @@ class Workspace:
         with self._lock:
             item = self._items.get(item_id)
         if item is None:
-            raise StudioError("no such file in the studio", 404)
+            raise StudioError("server.no_such_file", 404)
         return item
+
+    def remove(self, item_id: str) -> None:
+        """Take a file off the page; an upload's private copy and every preview of it are deleted.
+
+        An original added from a folder is never touched.
+        """
+        item = self.get(item_id)
+        if item.status in ("analysing", "exporting"):
+            raise StudioError("server.busy", 409, name=item.name)
+        with self._lock:
+            self._items.pop(item_id, None)
+            self._order.remove(item_id)
+        shutil.rmtree(self.private_dir / item.id, ignore_errors=True)
 
     def wait_idle(self) -> None:
         """Block until every queued file is analysed (tests)."""
@@ -218,12 +273,14 @@ class Workspace:
             try:
                 if item_id is None:
                     return
-                item = self.get(item_id)
+                item = self._items.get(item_id)
+                if item is None:
+                    continue  # removed from the page before its turn
                 item.status = "analysing"
                 with self._engine:
                     self._analyse(item)
             except Exception as exc:  # a bad file must not stop the worker
-                if item_id is not None:
+                if item_id is not None and item_id in self._items:
                     self._fail(self._items[item_id], exc)
             finally:
                 self._queue.task_done()
@@ -233,6 +290,8 @@ class Workspace:
             item.message, item.hint = str(exc), exc.hint
         else:
             item.message, item.hint = f"{type(exc).__name__}: {exc}", CrowdveilError.hint
+        item.error_kind = error_kind(exc)
+        item.hint_is_default = item.hint == _class_hint(exc)
         item.status = "error"
 
     def _analyse(self, item: Item) -> None:
@@ -300,7 +359,7 @@ class Workspace:
 
         item = self.get(item_id)
         if item.media != "photo" or item.status in ("waiting", "analysing", "error", "exporting"):
-            raise StudioError(f"{item.name} cannot be exported now ({item.status})", 409)
+            raise StudioError("server.not_now", 409, name=item.name)
         faces = _detections(regions, item, manual_ok=True)
         keep_visible = _found_faces(_detections(removed, item, manual_ok=False), item)
         config = self._config_for(style, shape)
@@ -325,37 +384,73 @@ class Workspace:
         decoded = decode_image(data, sniff(data[:64], written.name), max_pixels=item.width * item.height)
         item.result_preview = self._private_file(item, "result", _shrunk(decoded.pixels), decoded.has_alpha)
 
-    def start_video_export(self, item_id: str, style: str, shape: str) -> Item:
-        """Run the pipeline on a video in a background thread; ``progress`` follows it."""
+    def start_video_export(self, item_id: str, style: str, shape: str, keep_audio: bool = False,
+                           fixes: list[dict] | None = None) -> Item:
+        """Run the pipeline on a video in a background thread; ``progress`` follows it.
+
+        ``fixes``: regions drawn on frames of the previous export's review, ``{"frame": n, "box": [...]}``.
+        """
         item = self.get(item_id)
         if item.media != "video" or item.status in ("waiting", "analysing", "error", "exporting"):
-            raise StudioError(f"{item.name} cannot be exported now ({item.status})", 409)
-        config = self._config_for(style, shape)
-        item.style, item.shape = style, shape
+            raise StudioError("server.not_now", 409, name=item.name)
+        added = _video_fixes(fixes or [], item)
+        item.video_fixes = [{"frame": n, "box": [round(float(v), 1) for v in box]}
+                            for n, found in sorted(added.items()) for box in found.xyxy]
+        config = self._config_for(style, shape).replace(keep_audio=bool(keep_audio))
+        item.style, item.shape, item.keep_audio = style, shape, bool(keep_audio)
         item.status, item.progress, item.export, item.result_frames = "exporting", (0, None), None, []
-        threading.Thread(target=self._export_video, args=(item, config), name="crowdveil-studio-video",
+        item.review_frames, item.review_regions, item.frames_total = [], [], 0
+        threading.Thread(target=self._export_video, args=(item, config, added), name="crowdveil-studio-video",
                          daemon=True).start()
         return item
 
-    def _export_video(self, item: Item, config: Config) -> None:
-        from ..pipeline import anonymize
+    def _export_video(self, item: Item, config: Config, added: dict[int, Detections]) -> None:
+        # The video pipeline itself (``pipeline.anonymize`` hands videos to it): called here for its
+        # ``painted`` report of the regions the written file shows, which the page scrubs through.
+        from ..pipeline_video import anonymize_video
 
         def progress(done: int, total: int | None) -> None:
             item.progress = (done, total)
 
+        painted: list[list] = []
+
         with self._engine:
             try:
                 dst = self._destination(item, "mp4")
-                report = anonymize(item.path, dst, config.replace(overwrite=dst == item.destination),
-                                   progress=progress)
+                report = anonymize_video(item.path, dst, config.replace(overwrite=dst == item.destination),
+                                         fmt=item.format, progress=progress, added=added,
+                                         painted=lambda regions, size: painted.append(regions))
                 item.result_frames = self._result_frames(item, Path(report.destination))
+                self._review_frames(item, painted[0] if painted else [])
             except CrowdveilError as exc:
                 self._refused(item, exc)
                 return
             except Exception as exc:  # untyped crash: the page must still hear about it
-                self._refused(item, CrowdveilError(f"{type(exc).__name__}: {exc}"))
+                self._refused(item, CrowdveilError(f"{type(exc).__name__}: {exc}"), kind=error_kind(exc))
                 return
         self._exported(item, report)
+
+    def _review_frames(self, item: Item, regions_per_frame: list[Detections]) -> None:
+        """Up to ``REVIEW_FRAMES`` frames of the source, evenly spaced, with the regions painted on each."""
+        from ..io.video import VideoSource
+
+        total = len(regions_per_frame)
+        item.frames_total = total
+        if not total:
+            return
+        count = min(total, REVIEW_FRAMES)
+        wanted = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(count)})
+        wanted_set = set(wanted)
+        frames, regions = [], []
+        with VideoSource(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
+            for frame in source.frames(pixels_for=lambda n: n in wanted_set):
+                if frame.index in wanted_set:
+                    frames.append((frame.index, self._private_file(item, f"review-{len(frames)}", _shrunk(frame.rgb),
+                                                                   False)))
+                    regions.append([[round(float(v), 2) for v in box] for box in regions_per_frame[frame.index].xyxy])
+                if frame.index >= wanted[-1]:
+                    break
+        item.review_frames, item.review_regions = frames, regions
 
     def _result_frames(self, item: Item, video: Path) -> list[Path]:
         """A few frames of the written result, decoded from the file itself."""
@@ -376,7 +471,7 @@ class Workspace:
         try:
             return self.config.replace(style=style, shape=shape)
         except ValueError as exc:
-            raise StudioError(str(exc)) from exc
+            raise StudioError("server.bad_setting", detail=str(exc)) from exc
 
     def _destination(self, item: Item, out_fmt: str) -> Path:
         """``<stem>.veiled.<ext>`` in the output folder; a new name rather than replace a file we did not write.
@@ -411,13 +506,15 @@ class Workspace:
         }
         item.status = "exported"
 
-    def _refused(self, item: Item, exc: CrowdveilError) -> None:
+    def _refused(self, item: Item, exc: CrowdveilError, kind: str | None = None) -> None:
         report = exc.report if isinstance(exc, VerificationFailed) else None
         item.export = {
             "passed": False,
             "verification": isinstance(exc, VerificationFailed),
             "message": str(exc),
             "hint": exc.hint,
+            "kind": kind or error_kind(exc),
+            "hint_is_default": exc.hint == _class_hint(exc),
             "checks": [c.to_dict() for c in report.checks] if report else [],
         }
         item.status = "refused"
@@ -430,6 +527,11 @@ class Workspace:
         self._closed = True
         self._queue.put(None)
         shutil.rmtree(self.private_dir, ignore_errors=True)
+
+
+def _class_hint(exc: BaseException) -> str:
+    """The hint of ``exc``'s class itself (the page has it in every language), not one given for this case."""
+    return type(exc).hint if isinstance(exc, CrowdveilError) else CrowdveilError.hint
 
 
 def private_base() -> Path:
@@ -493,9 +595,9 @@ def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Dete
         try:
             box = [float(v) for v in entry["box"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise StudioError("each region needs a box [x1, y1, x2, y2]") from exc
+            raise StudioError("server.region_box") from exc
         if len(box) != 4 or not all(np.isfinite(box)):
-            raise StudioError("each region needs a box [x1, y1, x2, y2]")
+            raise StudioError("server.region_box")
         x1, y1, x2, y2 = min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
         x1, x2 = np.clip([x1, x2], 0, item.width)
         y1, y2 = np.clip([y1, y2], 0, item.height)
@@ -513,6 +615,21 @@ def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Dete
     return Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)
 
 
+def _video_fixes(entries: Iterable[dict], item: Item) -> dict[int, Detections]:
+    """Regions drawn on video frames in review, by frame: ``{"frame": n, "box": [x1, y1, x2, y2]}`` each."""
+    by_frame: dict[int, list[dict]] = {}
+    for entry in entries:
+        try:
+            frame = int(entry["frame"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StudioError("server.fix_frame") from exc
+        if frame < 0 or (item.frames_total and frame >= item.frames_total):
+            raise StudioError("server.fix_frame")
+        by_frame.setdefault(frame, []).append({"box": entry.get("box"), "kind": "manual"})
+    added = {n: _detections(boxes, item, manual_ok=True) for n, boxes in by_frame.items()}
+    return {n: found for n, found in added.items() if len(found)}
+
+
 def _found_faces(chosen: Detections, item: Item) -> Detections:
     """The faces found in ``item`` that the page asks to leave visible, as the detector boxed them.
 
@@ -524,10 +641,9 @@ def _found_faces(chosen: Detections, item: Item) -> Detections:
     if not len(chosen):
         return Detections.empty()
     if not len(item.faces):
-        raise StudioError("a region left visible must be a face the studio found; this file has none")
+        raise StudioError("server.visible_none")
     overlap = box_iou(chosen.xyxy, item.faces.xyxy)
     best = overlap.argmax(axis=1)
     if (overlap[np.arange(len(chosen)), best] < SAME_FACE_IOU).any():
-        raise StudioError("a region left visible must be a face the studio found, not a drawn, moved or "
-                          "resized box; reopen the file and click the face again")
+        raise StudioError("server.visible_not_found")
     return item.faces[np.unique(best)]
