@@ -23,12 +23,17 @@ try:  # HEIC/HEIF from phones; optional at import so a broken libheif only disab
 except ImportError:  # pragma: no cover - pillow-heif is a dependency
     pillow_heif = None
 
+try:  # JPEG XL (newer phones, web exports); registering the plugin is importing it
+    import pillow_jxl  # noqa: F401
+except ImportError:  # pragma: no cover - pillow-jxl-plugin is a dependency
+    pillow_jxl = None
+
 # Pillow's own bomb guard is process-wide and fixed; crowdveil checks the
 # declared size itself against the configured limit before decoding.
 Image.MAX_IMAGE_PIXELS = None
 
 OUTPUT_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
-_LOSSLESS_INPUTS = {"png", "bmp", "gif", "tiff"}
+_LOSSLESS_INPUTS = {"png", "bmp", "gif", "tiff", "pnm"}
 
 
 @dataclass
@@ -232,8 +237,8 @@ def check_decode_memory(mode: str, width: int, height: int, *, max_pixels: int, 
 
 
 def output_format(input_format: str, has_alpha: bool) -> str:
-    """JPEG for lossy inputs (HEIC in → JPEG out), PNG for lossless ones and
-    anything with transparency, WebP stays WebP."""
+    """JPEG for lossy inputs (HEIC, JPEG XL, developed RAW in → JPEG out), PNG for
+    lossless ones (PNM in → PNG out) and anything with transparency, WebP stays WebP."""
     if input_format == "webp":
         return "webp"
     if has_alpha or input_format in _LOSSLESS_INPUTS:
