@@ -74,15 +74,17 @@ def main() -> None:
 @click.option("--report-provenance", is_flag=True,
               help="Also put the originals' full paths and sha256 in the report (for archives; never share it with the outputs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only print failures.")
+@click.option("--animation", type=click.Choice(["same", "mp4"]), default="same", show_default=True,
+              help="Animated GIF/WebP/PNG: write the same kind of animation back, or an MP4.")
 def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path,
-                  report_provenance, quiet):
+                  report_provenance, quiet, animation):
     """Anonymize photos and videos (files, folders, globs)."""
     from .runner.batch import plan_jobs, run_batch
     from .ui import print_summary, progress_for
 
     config = Config(
         style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold, padding=padding,
-        keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite,
+        keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite, animation=animation,
     )
     jobs = plan_jobs(inputs, out_dir)
     if not jobs:

@@ -284,7 +284,9 @@ def anonymize_video(
     check_destination(src, dst, overwrite=config.overwrite)
     report = Report(source=str(src), destination=str(dst), media="video", version=__version__)
     report.source_sha256 = _sha256_file(src)
-    report.metadata_removed = audit_file(src).kinds
+    source_audit = audit_file(src)
+    report.metadata_removed = source_audit.kinds
+    _refuse_cut_stream(src, fmt, source_audit)
 
     with PendingOutput(dst) as pending:
         run = _Run(src, pending.path, config, detector, verifier, tracker, progress, report, Media(animation))
@@ -825,6 +827,21 @@ def _stream_check(path: Path, *, keep_audio: bool) -> Check:
                 if value not in _STRUCTURAL_STREAM_TAGS.get(key, ()):
                     problems.append(f"{s.type} stream tag {key}")
     return Check("only clean video/audio streams", not problems, "; ".join(problems) or ", ".join(expected))
+
+
+# Streams whose decoders conceal damage: a file cut short still decodes, its last frames
+# half grey (half a face is still a face). The byte walk sees the cut; such a file is refused.
+_CUT_STREAM_FORMATS = {"flv", "mpegps", "mpegts", "asf"}
+
+
+def _refuse_cut_stream(src: Path, fmt: str, source_audit) -> None:
+    cut = [f.where for f in source_audit.findings if f.kind == "unparseable metadata" and "truncated" in f.where]
+    if fmt in _CUT_STREAM_FORMATS and cut:
+        raise CorruptInput(
+            f"{src.name} is cut short ({cut[0]}): its last frames would come out broken; nothing was written",
+            hint="Copy the file again from the camera or phone; if it was cut off while recording, "
+                 "re-save it with a video editor first, then run crowdveil on the copy.",
+        )
 
 
 def _animation_check(path: Path, kind: str) -> Check:

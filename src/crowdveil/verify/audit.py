@@ -1516,6 +1516,8 @@ def _parse_mpeg_ts(data: Any, audit: Audit) -> None:
             _walk_ts_sdt(data, section, body_end, audit)
         elif pid == 0x12 or pid == 0x14:
             audit._flag("timestamps" if pid == 0x14 else "unknown metadata", f"MPEG-TS {'TDT/TOT' if pid == 0x14 else 'EIT'} table")
+    if n % step:
+        raise _Malformed("the last packet is cut short (truncated)")
     if data.find(_AVCHD_MDPM) >= 0:
         audit._flag("timed metadata track", "MPEG-TS H.264 SEI MDPM (AVCHD camera data: date, settings, GPS)")
     if first == 4:
