@@ -65,6 +65,8 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
             silently reduced to their first frame).
     """
     label = name or "image"
+    if fmt == "jxl":  # its Pillow plugin decodes every pixel while opening: check the size first
+        _check_declared_size(*_jxl_declared_size(data, label), max_pixels=max_pixels, label=label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -101,6 +103,20 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
             raise TooLarge(f"{label}: {str(exc).strip().split(': ', 1)[-1]}") from exc
         raise CorruptInput(f"{label} could not be decoded as {fmt.upper()}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(pixels=pixels, format=fmt, notes=notes)
+
+
+def _jxl_declared_size(data: bytes, label: str) -> tuple[int, int]:
+    from .jxl import declared_size
+
+    return declared_size(data, label)
+
+
+def _check_declared_size(width: int, height: int, *, max_pixels: int, label: str) -> None:
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"{label} declares {width}×{height} = {width * height / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:.0f}"
+        )
+    check_decode_memory("RGBA", width, height, max_pixels=max_pixels, label=label)
 
 
 def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
