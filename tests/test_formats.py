@@ -580,3 +580,15 @@ def test_a_folder_walk_takes_the_new_suffixes(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     found = sorted(p.name for p, _ in expand_inputs([tmp_path]))
     assert found == sorted(n for n in names if n != "notes.txt")
+
+
+def test_frames_shown_for_zero_ms_are_matched_in_order(tmp_path, fast_detector):
+    """Old GIFs build a picture from 0-ms frames: several frames share one time."""
+    pixels, box = _picture()
+    frames, boxes = _animation_frames(pixels, box)
+    src = tmp_path / "layers.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:4], duration=[0, 100, 0, 100], loop=0)
+    report = anonymize(src, None, Config(), detector=fast_detector, verifier=fast_detector)
+    assert report.passed and report.video["frames_written"] == 4
+    shown = _decoded_frames(Path(report.destination))
+    assert min(filled(f, b) for f, b in zip(shown, boxes)) > 0.95

@@ -82,12 +82,7 @@ def anonymize(
         dst = Path(dst) if dst is not None else default_destination(src, animation or "mp4", out_dir)
         return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
                                on_commit=on_commit, animation=animation)
-    if fmt == "raw":
-        from .io.raw import decode_raw
-
-        decoded = decode_raw(data, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
-    else:
-        decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
+    decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
     dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir)
     out_fmt = format_for_suffix(dst.suffix) or out_fmt

@@ -557,14 +557,14 @@ class _Run:
 
         # An animation written back is matched to the source by frame time: its encoder
         # merges a frame identical to the one before into that one.
-        by_time = {pts: i for i, pts in reversed(list(enumerate(self.frame_pts)))} if self.media.matched_by_time else None
+        by_time = _FramesByTime(self.frame_pts) if self.media.matched_by_time else None
         shown: list[int] = []
         try:
             with self.media.open_output(self.temp) as out, _Ahead(residual, self._workers(self.verifier_given)) as ahead:
                 out_info = out.info
                 for frame in out.frames(pixels_for=wanted):
                     if by_time is not None:
-                        frame.index = by_time.get(frame.pts, -1)
+                        frame.index = by_time.next_at(frame.pts)
                         shown.append(frame.index)
                     frames += 1
                     last_pts = frame.pts
@@ -693,6 +693,28 @@ class _Run:
         report.passed = all(c.passed for c in report.checks)
         if report.passed:
             report.output_sha256 = _sha256_file(self.temp)
+
+
+class _FramesByTime:
+    """Which source frame each written animation frame is, from its time.
+
+    Frames shown for 0 ms share a time with the next one: the written frames
+    take the source frames of their time in order, each after the one before.
+    """
+
+    def __init__(self, frame_pts: list[int]) -> None:
+        self._at: dict[int, list[int]] = {}
+        for index, pts in enumerate(frame_pts):
+            self._at.setdefault(pts, []).append(index)
+        self._last = -1
+
+    def next_at(self, pts: int) -> int:
+        """The first source frame at ``pts`` after the last one matched; -1 when there is none."""
+        for index in self._at.get(pts, ()):
+            if index > self._last:
+                self._last = index
+                return index
+        return -1
 
 
 class _Ahead:

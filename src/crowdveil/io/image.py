@@ -62,9 +62,15 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
         CorruptInput: Pillow cannot decode it.
         TooLarge: the declared size exceeds ``max_pixels``.
         UnsupportedFormat: animations and multi-page files (refused, not
-            silently reduced to their first frame).
+            silently reduced to their first frame; ``pipeline`` sends
+            animations to the video pipeline before this), RAW files LibRaw
+            cannot develop (``io.raw``).
     """
     label = name or "image"
+    if fmt == "raw":  # developed from the sensor data, never Pillow's reading of its preview IFD
+        from .raw import decode_raw
+
+        return decode_raw(data, max_pixels=max_pixels, name=name)
     if fmt == "jxl":  # its Pillow plugin decodes every pixel while opening: check the size first
         _check_declared_size(*_jxl_declared_size(data, label), max_pixels=max_pixels, label=label)
     try:
@@ -84,7 +90,8 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
                 raise UnsupportedFormat(
                     f"{label} holds {frames} frames (animation, burst or multi-page); crowdveil refuses "
                     "rather than clean only the first one",
-                    hint="Export each frame as its own JPEG/PNG, or convert an animation to MP4, then run crowdveil.",
+                    hint="Export each page as its own JPEG/PNG, then run crowdveil (animated GIF, WebP and PNG "
+                         "files are anonymized frame by frame by the crowdveil command).",
                 )
             notes: list[str] = []
             if frames > 1:

@@ -35,7 +35,7 @@ from ..config import Config
 from ..detect.base import Detector
 from ..errors import CrowdveilError, VerificationFailed
 from ..io.image import decode_image, encode_image, output_format
-from ..io.sniff import media_kind, sniff
+from ..io.sniff import SNIFF_BYTES, media_kind, sniff
 from ..io.source import read_regular_file
 from ..types import Detections, Report, box_iou
 
@@ -238,7 +238,7 @@ class Workspace:
     def _analyse(self, item: Item) -> None:
         from ..verify.audit import audit_bytes, audit_file
 
-        head = read_regular_file(item.path, limit=64)
+        head = read_regular_file(item.path, limit=SNIFF_BYTES)
         item.format = sniff(head, item.name)
         item.media = media_kind(item.format)
         if item.media == "video":
