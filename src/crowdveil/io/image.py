@@ -108,6 +108,9 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
     except Exception as exc:  # Pillow and its plugins raise many untyped errors on bad input
         if "Security limit exceeded" in str(exc):  # libheif refuses > 1 GP while opening, before our check
             raise TooLarge(f"{label}: {str(exc).strip().split(': ', 1)[-1]}") from exc
+        if fmt == "jxl" and "Generic Error" in str(exc):  # libjxl's one message, with advice meant for its developers
+            raise CorruptInput(f"{label} could not be decoded as JPEG XL: the decoder stopped (the file is damaged "
+                               "or cut short)") from exc
         raise CorruptInput(f"{label} could not be decoded as {fmt.upper()}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(pixels=pixels, format=fmt, notes=notes)
 
