@@ -592,3 +592,29 @@ def test_frames_shown_for_zero_ms_are_matched_in_order(tmp_path, fast_detector):
     assert report.passed and report.video["frames_written"] == 4
     shown = _decoded_frames(Path(report.destination))
     assert min(filled(f, b) for f, b in zip(shown, boxes)) > 0.95
+
+
+def _jpeg_with_exif() -> bytes:
+    pixels, _ = _picture()
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=80, exif=phone_exif())
+    return buf.getvalue()
+
+
+def test_raw_containers_that_are_not_plain_tiff_are_sniffed_and_audited():
+    """RAF (a header, then a full JPEG preview with its EXIF) and ORF/RW2 (TIFF with magic numbers of their own)."""
+    from crowdveil.verify.audit import audit_bytes
+
+    preview = _jpeg_with_exif()
+    header = b"FUJIFILMCCD-RAW 0201FF383501" + b"X-T5".ljust(32, b"\0")
+    header = header.ljust(84, b"\0")
+    raf = header + struct.pack(">II", 100, len(preview)) + bytes(100 - 92) + preview + bytes(64)
+    assert sniff(raf[:SNIFF_BYTES], "x") == "raw"
+    kinds = set(audit_bytes(raf).kinds)
+    assert {"device make/model", "embedded thumbnail", "EXIF", "GPS position", "camera serial"} <= kinds, kinds
+    tiff = io.BytesIO()
+    Image.fromarray(_picture()[0][:8, :8]).save(tiff, "TIFF", exif=phone_exif())
+    for magic in (b"IIRO", b"IIU\0"):
+        data = magic + tiff.getvalue()[4:]
+        assert sniff(data[:SNIFF_BYTES], "x") == "raw"
+        assert "device make/model" in audit_bytes(data).kinds, magic

@@ -1696,7 +1696,7 @@ def _parse_raf(data: Any, audit: Audit) -> None:
     if jpeg_at + jpeg_length > n or jpeg_length < 4:
         raise _Malformed("embedded JPEG past the end of the file")
     audit._flag("embedded thumbnail", "RAF embedded JPEG preview")
-    preview = memoryview(data)[jpeg_at : jpeg_at + jpeg_length]
+    preview = bytes(data[jpeg_at : jpeg_at + jpeg_length])  # a few MB at most
     inner = Audit("jpeg")
     _guarded(inner, "RAF preview JPEG", _parse_jpeg, preview, inner)
     for finding in inner.findings:
