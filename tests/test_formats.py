@@ -618,3 +618,38 @@ def test_raw_containers_that_are_not_plain_tiff_are_sniffed_and_audited():
         data = magic + tiff.getvalue()[4:]
         assert sniff(data[:SNIFF_BYTES], "x") == "raw"
         assert "device make/model" in audit_bytes(data).kinds, magic
+
+
+def test_the_destination_suffix_picks_the_animation_kind(tmp_path, fast_detector):
+    src = tmp_path / "clip.gif"
+    make_animation(src, "gif")
+    out = tmp_path / "clip.webp"
+    report = anonymize(src, out, Config(), detector=fast_detector, verifier=fast_detector)
+    assert report.passed and report.video["animation"]["written_as"] == "webp"
+    assert exiftool_tags(out)["File:FileType"] == "Extended WEBP" and animation_leaks(exiftool_tags(out)) == {}
+
+
+def test_the_studio_takes_an_animation_as_a_short_video_and_exports_mp4(tmp_path):
+    from crowdveil.studio.workspace import Workspace
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_animation(folder / "clip.gif", "gif")
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+    try:
+        (item,) = workspace.add_folder(folder)
+        workspace.wait_idle()
+        assert item.status == "ready" and item.media == "video" and (item.width, item.height) == (320, 240)
+        workspace.start_video_export(item.id, "fill", "box")
+        for _ in range(600):
+            if item.status != "exporting":
+                break
+            import time
+
+            time.sleep(0.5)
+        assert item.status == "exported", (item.status, item.message)
+        written = tmp_path / "out" / "clip.veiled.mp4"
+        assert written.is_file() and mp4_leaks(exiftool_tags(written)) == {}
+        assert int(ffprobe(written)["streams"][0]["nb_read_frames"]) == ANIMATION_FRAMES
+    finally:
+        workspace.close()

@@ -75,7 +75,7 @@ def anonymize(
     started = time.perf_counter()
     data = _read(src)
     fmt = sniff(data[:SNIFF_BYTES], src.name)
-    animation = _animation_output(data, fmt, config)
+    animation = _animation_output(data, fmt, config, None if dst is None else Path(dst).suffix)
     if media_kind(fmt) == "video" or animation is not None:
         from .pipeline_video import anonymize_video
 
@@ -198,7 +198,11 @@ def detect(detector: Detector, pixels: np.ndarray) -> Detections:
         raise DetectionFailed(f"face detection failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _animation_output(data: bytes, fmt: str, config: Config) -> str | None:
+# A destination's suffix picks what an animation is written as (GIF in, ``out.webp`` out: WebP).
+_ANIMATION_SUFFIXES = {".mp4": "mp4", ".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng"}
+
+
+def _animation_output(data: bytes, fmt: str, config: Config, suffix: str | None = None) -> str | None:
     """What an animated GIF, WebP or PNG is written as (``gif``, ``webp``, ``apng`` or ``mp4``); ``None`` for a still."""
     if fmt not in ANIMATABLE_FORMATS:
         return None
@@ -206,7 +210,8 @@ def _animation_output(data: bytes, fmt: str, config: Config) -> str | None:
 
     if animation_frames(data, fmt) < 2:
         return None
-    return "mp4" if config.animation == "mp4" else output_kind(fmt)
+    chosen = _ANIMATION_SUFFIXES.get((suffix or "").lower())
+    return chosen or ("mp4" if config.animation == "mp4" else output_kind(fmt))
 
 
 def default_destination(src: Path, out_fmt: str, out_dir: str | Path | None = None) -> Path:
