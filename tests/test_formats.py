@@ -364,6 +364,7 @@ def test_other_video_containers_give_clean_h264_mp4(tmp_path, fast_detector, suf
 def test_container_tags_are_found_in_the_originals(tmp_path):
     """The audit names what each container carries (exiftool sees the same tags)."""
     expected = {"wmv": {"comment", "owner/author", "software"}, "flv": {"comment", "owner/author", "software"},
+                "3gp": {"comment", "owner/author"},
                 "mts": {"comment", "software"}}
     for suffix, kinds in expected.items():
         src = tmp_path / f"clip.{suffix}"

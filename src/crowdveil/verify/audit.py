@@ -836,6 +836,9 @@ _USER_DATA_KINDS = {
     b"\xa9cpy": "owner/author",
     b"\xa9cmt": "comment", b"\xa9des": "comment", b"\xa9inf": "comment", b"\xa9nam": "comment",
     b"dscp": "comment", b"titl": "comment",
+    # 3GPP asset boxes (3GP phones): performer, album, keywords, genre, rating, classification
+    b"perf": "owner/author", b"albm": "comment", b"kywd": "comment", b"gnre": "text chunk", b"rtng": "text chunk",
+    b"clsf": "text chunk",
     b"covr": "embedded thumbnail", b"XMP_": "XMP",
 }
 
