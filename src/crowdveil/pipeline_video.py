@@ -81,9 +81,8 @@ from . import __version__
 from .config import Config
 from .detect.base import Detector
 from .detect.registry import THRESHOLDS, VIDEO_VERIFY_THRESHOLD
-from .errors import CorruptInput, DetectionFailed, VerificationFailed
+from .errors import CorruptInput, DetectionFailed, TooLarge, VerificationFailed
 from .io.output import PendingOutput, check_destination
-from .errors import TooLarge
 from .io.animation import AnimationSource, CleanAnimationWriter
 from .io.video import CleanMp4Writer, GopSplicer, SpliceImpossible, VideoFrame, VideoSource
 from .redact import paint, redaction_regions, region_mask

@@ -32,7 +32,7 @@ from PIL import Image
 from ..errors import CorruptInput, TooLarge, UnsupportedFormat
 from .video import SourceInfo, VideoFrame
 
-__all__ = ["AnimationSource", "CleanAnimationWriter", "animation_frames", "ANIMATION_OUTPUTS", "MAX_FRAMES"]
+__all__ = ["AnimationSource", "CleanAnimationWriter", "animation_frames", "output_kind", "ANIMATION_OUTPUTS", "MAX_FRAMES"]
 
 # sniffed format → (Pillow writer, output suffix)
 ANIMATION_OUTPUTS = {"gif": ("GIF", ".gif"), "webp": ("WEBP", ".webp"), "apng": ("PNG", ".png")}
