@@ -35,13 +35,13 @@ import atheris
 with atheris.instrument_imports(include=["crowdveil", "PIL", "pillow_heif"]):
     from crowdveil.config import Config
     from crowdveil.errors import CrowdveilError
-    from crowdveil.io.sniff import media_kind, sniff
+    from crowdveil.io.sniff import SNIFF_BYTES, media_kind, sniff
     from crowdveil.pipeline import anonymize
     from crowdveil.verify.audit import audit_bytes
 
 # The name's extension only matters for RAW refusal and messages (formats are
 # sniffed from content); picking it from the length lets mutations explore it.
-SUFFIXES = (".jpg", ".png", ".heic", ".webp", ".tif", ".dng", ".gif", ".avif", ".bmp", ".bin")
+SUFFIXES = (".jpg", ".png", ".heic", ".webp", ".tif", ".dng", ".gif", ".avif", ".bmp", ".jxl", ".ppm", ".bin")
 # ~0.3 MP: big enough for every seed, small enough that bombs are refused fast.
 CONFIG = Config(max_megapixels=0.3)
 TEMP_MARK = ".crowdveil-tmp-"
@@ -60,7 +60,7 @@ def _setup() -> tuple[Path, object]:
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' name
     try:
-        if media_kind(sniff(data[:64], "input")) == "video":
+        if media_kind(sniff(data[:SNIFF_BYTES], "input")) == "video":
             return  # the video path has its own harness; decoding video here would stall the photo fuzzer
     except CrowdveilError:
         pass  # refused by the sniffer: anonymize must refuse it the same way, below

@@ -95,13 +95,28 @@ def photo_seeds() -> dict[str, bytes]:
         seeds["exif.avif"] = _save(rgb, "AVIF", quality=50, exif=exif)
     except (KeyError, OSError, ValueError):  # Pillow built without AVIF
         pass
+    turned = rgb.rotate(180)
+    seeds["anim.webp"] = _save(rgb, "WEBP", save_all=True, append_images=[turned], duration=[80, 120], exif=exif, xmp=XMP)
+    seeds["anim.png"] = _save(rgb, "PNG", save_all=True, append_images=[turned], duration=[80, 120], pnginfo=info)
+    try:
+        import pillow_jxl  # noqa: F401 - registers JPEG XL
+
+        seeds["exif.jxl"] = _save(rgb, "JXL", quality=70, exif=exif)
+        seeds["gray16.jxl"] = _save(Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 257), "JXL",
+                                    lossless=True, use_container=False)
+    except ImportError:  # pragma: no cover - pillow-jxl-plugin is a dependency
+        pass
+    seeds["comment.ppm"] = b"P6\n# CREATOR: scanner\n96 72\n255\n" + rgb.tobytes()
+    seeds["gray.pgm"] = _save(rgb.convert("L"), "PPM")
+    seeds["line.pbm"] = _save(rgb.convert("1"), "PPM")
     rotated = io.BytesIO()
     exif6 = Image.Exif()
     exif6[0x0112] = 6
     rgb.rotate(90, expand=True).save(rotated, "JPEG", quality=80, exif=exif6.tobytes())
     seeds["orient6.jpg"] = rotated.getvalue()
     # Damaged variants: the decoders' error paths.
-    for name in ("phone.jpg", "text.png", "exif.webp", "phone.heic", "exif.tiff"):
+    for name in ("phone.jpg", "text.png", "exif.webp", "phone.heic", "exif.tiff", "anim.webp", "comment.ppm",
+                 *(["exif.jxl"] if "exif.jxl" in seeds else [])):
         data = seeds[name]
         stem, suffix = name.rsplit(".", 1)
         seeds[f"{stem}_truncated.{suffix}"] = data[: len(data) // 2]
@@ -153,6 +168,32 @@ def video_seed() -> bytes | None:
     return buf.getvalue()
 
 
+def container_seeds() -> dict[str, bytes]:
+    """Small clips in the stream containers the audit walks (WMV/ASF, FLV, MPEG-PS, MPEG-TS/AVCHD), with tags."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a dependency
+        return {}
+    frame_rgb = small_face_image(64, 48)
+    seeds = {}
+    for name, muxer, codec, options in (("tagged.wmv", "asf", "wmv2", {}), ("tagged.flv", "flv", "flv", {}),
+                                        ("tagged.mpg", "mpeg", "mpeg2video", {}),
+                                        ("tagged.mts", "mpegts", "libx264", {"mpegts_m2ts_mode": "1"})):
+        buf = io.BytesIO()
+        with av.open(buf, "w", format=muxer, container_options=options) as container:
+            container.metadata.update({"title": "Rally at the statue", "artist": "Someone", "comment": "meet at 3"})
+            stream = container.add_stream(codec, rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            for _ in range(3):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame_rgb, format="rgb24")))
+            container.mux(stream.encode(None))
+        data = buf.getvalue()
+        seeds[name] = data
+        stem, suffix = name.rsplit(".", 1)
+        seeds[f"{stem}_truncated.{suffix}"] = data[: len(data) * 2 // 3]
+    return seeds
+
+
 def build(out_dir: Path = DEFAULT_OUT) -> dict[str, list[Path]]:
     """Write ``out_dir/photo`` and ``out_dir/audit``; return the files per harness."""
     photo = photo_seeds()
@@ -161,6 +202,7 @@ def build(out_dir: Path = DEFAULT_OUT) -> dict[str, list[Path]]:
     if mp4 is not None:
         audit["tagged.mp4"] = mp4
         audit["tagged_truncated.mp4"] = mp4[: len(mp4) // 2]
+    audit.update(container_seeds())
     written: dict[str, list[Path]] = {}
     for harness, seeds in (("photo", photo), ("audit", audit)):
         folder = Path(out_dir) / harness

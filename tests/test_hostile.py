@@ -86,10 +86,12 @@ def test_zero_byte_file_is_refused_as_empty(tmp_path, fast_detector):
     assert isinstance(outcome, CorruptInput) and "empty" in str(outcome)
 
 
-@pytest.mark.parametrize("fmt,suffix", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("HEIF", ".heic"), ("TIFF", ".tif"), ("GIF", ".gif")])
+@pytest.mark.parametrize("fmt,suffix", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("HEIF", ".heic"), ("TIFF", ".tif"), ("GIF", ".gif"),
+                                        ("JXL", ".jxl"), ("PPM", ".ppm")])
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.9])
 def test_truncated_files_fail_closed(tmp_path, fast_detector, fmt, suffix, keep):
     import pillow_heif
+    import pillow_jxl  # noqa: F401 - registers JPEG XL
 
     pillow_heif.register_heif_opener()
     pixels, _ = face_on_background(96, 64, faces=((30, 8, 48),))
@@ -200,6 +202,34 @@ def _heic_bomb(width: int, height: int, coded=(64, 64)) -> bytes:
     return bytes(data)
 
 
+def _pnm_bomb(width: int, height: int) -> bytes:
+    return f"P6\n{width} {height}\n255\n".encode() + bytes(64)
+
+
+def _jxl_bomb(width: int, height: int) -> bytes:
+    """A real 8×8 JPEG XL codestream whose SizeHeader is rewritten to declare ``width``×``height``."""
+    import pillow_jxl  # noqa: F401 - registers JPEG XL
+
+    data = _encoded("JXL", size=(8, 8), lossless=True, use_container=False)
+    assert data[:2] == b"\xff\x0a"
+    stream, pos = int.from_bytes(data[2:], "little"), 0
+
+    def take(count):
+        nonlocal pos
+        pos += count
+        return (stream >> (pos - count)) & ((1 << count) - 1)
+
+    assert take(1) == 1  # the encoder wrote a "small" size header: 5 bits of height/8, ratio, maybe width/8
+    take(5)
+    if take(3) == 0:
+        take(5)
+    header, at = 0, 0
+    for value, bits in ((0, 1), (3, 2), (height - 1, 30), (0, 3), (3, 2), (width - 1, 30)):
+        header, at = header | value << at, at + bits
+    rest = len(data[2:]) * 8 - pos
+    return b"\xff\x0a" + (header | (stream >> pos) << at).to_bytes((at + rest + 7) // 8, "little")
+
+
 BOMBS = {
     "png": (_png_bomb, 60000, 60000),
     "jpeg": (_jpeg_bomb, 60000, 60000),
@@ -207,6 +237,8 @@ BOMBS = {
     "tiff": (_tiff_bomb, 60000, 60000),
     "webp": (_webp_bomb, 16000, 16000),  # VP8's 14-bit size fields: 268 MP at most
     "heic": (_heic_bomb, 20000, 20000),
+    "pnm": (_pnm_bomb, 60000, 60000),
+    "jxl": (_jxl_bomb, 60000, 60000),  # its plugin decodes on open: the header is read by crowdveil first
 }
 
 
@@ -485,3 +517,68 @@ def test_a_folder_walk_does_not_follow_links_out_of_the_folder(tmp_path):
         state = json.loads(conn.getresponse().read())
         conn.close()
     assert sorted(i["name"] for i in state["items"]) == ["inside-link.jpg", "mine.jpg"]
+
+
+# -- the formats read since issue 16 ------------------------------------------------------------------
+
+
+def test_jpeg_xl_bomb_never_reaches_its_decoder(monkeypatch):
+    """pillow-jxl-plugin decodes every pixel while Pillow opens the file: crowdveil must refuse first."""
+    from pillow_jxl import JpegXLImagePlugin
+
+    opened = []
+    monkeypatch.setattr(JpegXLImagePlugin.JXLImageFile, "_open", lambda self: opened.append(1))
+    with pytest.raises(TooLarge) as caught:
+        decode_image(_jxl_bomb(60000, 60000), "jxl", max_pixels=100_000_000, name="bomb.jxl")
+    assert "60000×60000" in str(caught.value) and not opened
+
+
+def _apng_claiming(frames: int) -> bytes:
+    """A real two-frame APNG whose acTL chunk claims ``frames`` frames."""
+    one, two = (Image.fromarray(np.full((32, 48, 3), v, np.uint8)) for v in (40, 200))
+    buf = io.BytesIO()
+    one.save(buf, "PNG", save_all=True, append_images=[two], duration=100)
+    data = bytearray(buf.getvalue())
+    at = data.find(b"acTL")
+    data[at + 4 : at + 8] = struct.pack(">I", frames)
+    data[at + 12 : at + 16] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 12])))
+    return bytes(data)
+
+
+def _animated_gif_bomb(width: int, height: int) -> bytes:
+    frames = [Image.fromarray(np.full((32, 48, 3), v, np.uint8)) for v in (40, 200)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    data = bytearray(buf.getvalue())
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name,build", [
+    ("frames.png", lambda: _apng_claiming(2**31 - 1)),  # an APNG header claiming two billion frames
+    ("huge.gif", lambda: _animated_gif_bomb(65535, 65535)),  # an animation declaring 4 GP frames
+])
+def test_animation_bombs_are_refused_before_decoding_frames(tmp_path, fast_detector, name, build):
+    src = tmp_path / name
+    src.write_bytes(build())
+    with deadline(30):
+        outcome = anonymize_or_refuse(src, tmp_path / "out", fast_detector)
+    assert isinstance(outcome, (TooLarge, CorruptInput)), outcome
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"P6\n64 48\n255\n" + bytes(100), "could not be decoded"),  # raster cut short
+    (b"P5\n# only a comment\n", "could not be decoded"),  # header never ends
+    (b"\xff\x0a", "JPEG XL"),  # a JPEG XL signature and nothing else
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n" + bytes(20), "JPEG XL"),  # a container with no codestream
+    (b"FLV\x01\x05\x00\x00\x00\x09" + bytes(40), ""),  # an FLV header and no tag
+    (bytes.fromhex("3026B2758E66CF11A6D900AA0062CE6C") + bytes(60), ""),  # an ASF header GUID, nothing in it
+    (b"\x00\x00\x01\xba" + bytes(60), ""),  # an MPEG-PS pack start code alone
+])
+def test_damaged_new_formats_are_refused(tmp_path, fast_detector, data, reason):
+    src = tmp_path / "damaged.bin"
+    src.write_bytes(data)
+    with deadline(30):
+        outcome = anonymize_or_refuse(src, tmp_path / "out", fast_detector)
+    assert isinstance(outcome, InputError), outcome
+    assert reason in str(outcome)

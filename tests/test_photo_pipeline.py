@@ -139,14 +139,25 @@ def test_unusual_pixel_formats_decode_and_redact(tmp_path, mode, fast_detector):
     assert filled_share(out, boxes[0], tol=16) > 0.95
 
 
-def test_animated_gif_refused_not_reduced_to_first_frame(tmp_path, fast_detector):
+def test_animated_gif_is_not_reduced_to_its_first_frame(tmp_path, fast_detector):
+    """Every frame goes through the video pipeline (tests/test_formats.py has the rest)."""
     pixels, _ = face_on_background(200, 150, faces=((50, 20, 90),))
     frames = [Image.fromarray(pixels), Image.fromarray(pixels[:, ::-1].copy())]
     src = tmp_path / "anim.gif"
     frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    report = anonymize(src, None, Config(), detector=fast_detector, verifier=fast_detector)
+    assert report.passed and report.video["frames"] == 2 and report.destination.endswith("anim.veiled.gif")
+    with Image.open(report.destination) as out:
+        assert out.n_frames == 2
+
+
+def test_multipage_tiff_is_refused_not_reduced_to_its_first_page(tmp_path, fast_detector):
+    pixels, _ = face_on_background(200, 150, faces=((50, 20, 90),))
+    src = tmp_path / "pages.tif"
+    Image.fromarray(pixels).save(src, save_all=True, append_images=[Image.fromarray(pixels[:, ::-1].copy())])
     with pytest.raises(crowdveil.UnsupportedFormat, match="2 frames"):
         anonymize(src, None, Config(), detector=fast_detector, verifier=fast_detector)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["anim.gif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pages.tif"]
 
 
 def test_forced_metadata_leak_fails_closed(face_jpeg, fast_detector, monkeypatch):

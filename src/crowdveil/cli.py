@@ -155,15 +155,17 @@ def main() -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), cls=TOption, help="opt.report")
 @click.option("--report-provenance", is_flag=True, cls=TOption, help="opt.report_provenance")
 @click.option("-q", "--quiet", is_flag=True, cls=TOption, help="opt.quiet")
+@click.option("--animation", type=click.Choice(["same", "mp4"]), default="same", show_default=True, cls=TOption,
+              help="opt.animation")
 @lang_option
 def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite,
-                  report_path, report_provenance, quiet):
+                  report_path, report_provenance, quiet, animation):
     from .runner.batch import plan_jobs, run_batch
     from .ui import cover_note, print_summary, progress_for, skipped_line
 
     config = Config(
         style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold, padding=padding,
-        keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite,
+        keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite, animation=animation,
     )
     skipped: list[Path] = []
     jobs = plan_jobs(inputs, out_dir, names=names, skipped=skipped)

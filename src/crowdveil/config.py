@@ -11,6 +11,7 @@ __all__ = ["Config", "STYLES", "SHAPES", "PRESETS"]
 STYLES = ("fill", "mosaic", "blur")
 SHAPES = ("box", "ellipse")
 PRESETS = ("default", "fast")
+ANIMATION_OUTPUTS = ("same", "mp4")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Config:
         jpeg_quality: quality of JPEG outputs.
         keep_audio: video only; audio is dropped by default (voices identify).
         overwrite: replace an existing *output* file (never an original).
+        animation: animated GIF/WebP/APNG: ``same`` writes the same kind of
+            animation back, ``mp4`` an H.264 MP4.
     """
 
     style: Literal["fill", "mosaic", "blur"] = "fill"
@@ -48,6 +51,7 @@ class Config:
     jpeg_quality: int = 92
     keep_audio: bool = False
     overwrite: bool = False
+    animation: Literal["same", "mp4"] = "same"
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -60,6 +64,8 @@ class Config:
             raise ValueError("padding below 0.25 leaves hair, ears and chin visible")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1")
+        if self.animation not in ANIMATION_OUTPUTS:
+            raise ValueError(f"animation must be one of {ANIMATION_OUTPUTS}, not {self.animation!r}")
         if self.max_megapixels <= 0:
             raise ValueError("max_megapixels must be positive")
 

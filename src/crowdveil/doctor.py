@@ -40,7 +40,7 @@ def run_checks() -> list[tuple[str, bool, str]]:
         except ModelError as exc:
             results.append((label, False, f"{exc} — {exc.hint}"))
     for module, what in (("onnxruntime", "inference"), ("cv2", "OpenCV (headless)"), ("PIL", "Pillow"),
-                         ("pillow_heif", "HEIC/HEIF"), ("av", "video (PyAV)")):
+                         ("pillow_heif", "HEIC/HEIF"), ("pillow_jxl", "JPEG XL"), ("av", "video (PyAV)")):
         found = importlib.util.find_spec(module) is not None
         results.append((what, found, module if found else f"pip install the crowdveil dependencies ({module})"))
     try:
@@ -50,7 +50,8 @@ def run_checks() -> list[tuple[str, bool, str]]:
         results.append(("inference device", True, "CUDA GPU" if "CUDAExecutionProvider" in providers else "CPU"))
     except ImportError:
         pass
-    for module, what in (("fastapi", "studio (extra: crowdveil[studio])"), ("deface", "deface for the benchmark")):
+    for module, what in (("fastapi", "studio (extra: crowdveil[studio])"), ("rawpy", "RAW camera files (extra: crowdveil[raw])"),
+                         ("deface", "deface for the benchmark")):
         found = importlib.util.find_spec(module) is not None
         results.append((what, True, "installed" if found else "not installed (optional)"))
     results.append(("exiftool (optional, used by tests)", True, shutil.which("exiftool") or "not installed"))

@@ -21,7 +21,7 @@ from .detect.registry import build_detector, build_verifier
 from .errors import DetectionFailed, VerificationFailed
 from .io.image import decode_image, encode_image, format_for_suffix, output_format
 from .io.output import PendingOutput, check_destination
-from .io.sniff import media_kind, sniff
+from .io.sniff import ANIMATABLE_FORMATS, SNIFF_BYTES, media_kind, sniff
 from .redact import paint, redaction_regions, region_mask
 from .types import Detections, Report
 from .verify.audit import audit_bytes
@@ -77,13 +77,14 @@ def anonymize(
     src = Path(src)
     started = time.perf_counter()
     data = _read(src)
-    fmt = sniff(data[:64], src.name)
-    if media_kind(fmt) == "video":
+    fmt = sniff(data[:SNIFF_BYTES], src.name)
+    animation = _animation_output(data, fmt, config, None if dst is None else Path(dst).suffix)
+    if media_kind(fmt) == "video" or animation is not None:
         from .pipeline_video import anonymize_video
 
-        dst = Path(dst) if dst is not None else default_destination(src, "mp4", out_dir, neutral_stem)
+        dst = Path(dst) if dst is not None else default_destination(src, animation or "mp4", out_dir, neutral_stem)
         return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
-                               on_commit=on_commit)
+                               on_commit=on_commit, animation=animation)
     decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
     dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir, neutral_stem)
@@ -203,14 +204,32 @@ def detect(detector: Detector, pixels: np.ndarray) -> Detections:
         raise DetectionFailed(f"face detection failed: {type(exc).__name__}: {exc}") from exc
 
 
+# A destination's suffix picks what an animation is written as (GIF in, ``out.webp`` out: WebP).
+_ANIMATION_SUFFIXES = {".mp4": "mp4", ".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng"}
+
+
+def _animation_output(data: bytes, fmt: str, config: Config, suffix: str | None = None) -> str | None:
+    """What an animated GIF, WebP or PNG is written as (``gif``, ``webp``, ``apng`` or ``mp4``); ``None`` for a still."""
+    if fmt not in ANIMATABLE_FORMATS:
+        return None
+    from .io.animation import animation_frames, output_kind
+
+    if animation_frames(data, fmt) < 2:
+        return None
+    chosen = _ANIMATION_SUFFIXES.get((suffix or "").lower())
+    return chosen or ("mp4" if config.animation == "mp4" else output_kind(fmt))
+
+
 def default_destination(src: Path, out_fmt: str, out_dir: str | Path | None = None,
                         neutral_stem: str | None = None) -> Path:
     """``<stem>.veiled.<ext>`` (or ``<neutral_stem>.<ext>``) beside the source, or in ``out_dir``."""
+    from .io.animation import ANIMATION_OUTPUTS
     from .io.image import OUTPUT_FORMATS
     from .io.naming import output_stem
 
     folder = src.parent if out_dir is None else Path(out_dir)
-    return folder / f"{output_stem(src, neutral_stem)}{OUTPUT_FORMATS.get(out_fmt, '.mp4')}"
+    suffix = OUTPUT_FORMATS.get(out_fmt) or ANIMATION_OUTPUTS.get(out_fmt, (None, ".mp4"))[1]
+    return folder / f"{output_stem(src, neutral_stem)}{suffix}"
 
 
 def _read(src: Path) -> bytes:

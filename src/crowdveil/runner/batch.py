@@ -20,6 +20,8 @@ from typing import Callable, Iterable, Iterator
 
 from ..config import Config
 from ..errors import CrowdveilError, ModelError
+# What a folder walk takes as media: the one table in io.formats (RAW files included).
+from ..io.formats import MEDIA_SUFFIXES, PHOTO_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401
 from ..io.naming import is_neutral_output, neutral_stems, output_stem
 from ..io.output import TEMP_MARK
 from ..pipeline import anonymize
@@ -28,9 +30,6 @@ from .manifest import Manifest, check_inside_output_tree, remove_stale_temp_file
 
 ALREADY_DONE = "already done"
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif"}
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
-MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES
 
 
 @dataclass

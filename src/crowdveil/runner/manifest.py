@@ -69,7 +69,7 @@ from ..io.output import TEMP_MARK
 MANIFEST_NAME = ".crowdveil-manifest.jsonl"
 FORMAT_VERSION = 1
 # Output suffixes the pipeline can pick for one source; the candidates of "started".
-OUTPUT_SUFFIXES = (".jpg", ".png", ".webp", ".mp4")
+OUTPUT_SUFFIXES = (".jpg", ".png", ".webp", ".gif", ".mp4")
 _CHUNK = 1 << 20
 
 

@@ -35,7 +35,8 @@ from ..config import Config
 from ..detect.base import Detector
 from ..errors import CrowdveilError, VerificationFailed
 from ..io.image import decode_image, encode_image, output_format
-from ..io.sniff import media_kind, sniff
+from ..io.animation import animation_frames
+from ..io.sniff import ANIMATABLE_FORMATS, SNIFF_BYTES, media_kind, sniff
 from ..io.source import read_regular_file
 from ..types import Detections, Report, box_iou
 
@@ -297,9 +298,11 @@ class Workspace:
     def _analyse(self, item: Item) -> None:
         from ..verify.audit import audit_bytes, audit_file
 
-        head = read_regular_file(item.path, limit=64)
+        head = read_regular_file(item.path, limit=SNIFF_BYTES)
         item.format = sniff(head, item.name)
         item.media = media_kind(item.format)
+        if item.format in ANIMATABLE_FORMATS and animation_frames(read_regular_file(item.path), item.format) > 1:
+            item.media = "video"  # an animation is reviewed and exported as a short video (MP4)
         if item.media == "video":
             item.metadata_kinds = audit_file(item.path).kinds
             self._video_poster(item)
@@ -344,9 +347,11 @@ class Workspace:
         return path
 
     def _video_poster(self, item: Item) -> None:
+        from ..io.animation import AnimationSource
         from ..io.video import VideoSource
 
-        with VideoSource(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
+        reader = VideoSource if media_kind(item.format) == "video" else AnimationSource
+        with reader(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
             for frame in source.frames():
                 item.height, item.width = frame.rgb.shape[:2]
                 self._write_preview(item, frame.rgb)

@@ -225,6 +225,8 @@ _TIFF_PIXEL_TAGS = frozenset({
     0x0144, 0x0145, 0x0152, 0x0153, 0x015B, 0x0211, 0x0212, 0x0213, 0x0214,
 })
 _EXIF_IFD, _THUMBNAIL_DATA_TAGS = 0x8769, {0x0111, 0x0201}
+# Olympus ORF and Panasonic RW2 are TIFF structures with a magic number of their own.
+_RAW_TIFF_MAGIC = {b"IIRO": "<", b"IIRS": "<", b"MMOR": ">", b"IIU\0": "<"}
 
 
 def _ifd_entries(data: Any, pos: int, end: int, order: str) -> Iterator[tuple[int, int, int, int, int]]:
@@ -245,7 +247,7 @@ def _walk_tiff(data: Any, base: int, end: int, audit: Audit, where: str, standal
     ``standalone``: a TIFF file, where unlisted tags are unknown metadata and every IFD
     after the first is a hidden image; otherwise an Exif block, where IFD1 is the thumbnail.
     """
-    order = {b"II*\0": "<", b"MM\0*": ">"}.get(bytes(data[base : base + 4]))
+    order = {b"II*\0": "<", b"MM\0*": ">", **_RAW_TIFF_MAGIC}.get(bytes(data[base : base + 4]))
     if order is None:
         raise _Malformed("no TIFF header")
     pending = [(_unpack(order + "I", data, base + 4, end)[0], 0)]  # (offset, index in IFD chain; -1: Exif IFD)
@@ -834,6 +836,9 @@ _USER_DATA_KINDS = {
     b"\xa9cpy": "owner/author",
     b"\xa9cmt": "comment", b"\xa9des": "comment", b"\xa9inf": "comment", b"\xa9nam": "comment",
     b"dscp": "comment", b"titl": "comment",
+    # 3GPP asset boxes (3GP phones): performer, album, keywords, genre, rating, classification
+    b"perf": "owner/author", b"albm": "comment", b"kywd": "comment", b"gnre": "text chunk", b"rtng": "text chunk",
+    b"clsf": "text chunk",
     b"covr": "embedded thumbnail", b"XMP_": "XMP",
 }
 
@@ -1218,6 +1223,491 @@ def _walk_tags(data: Any, start: int, end: int, audit: Audit, depth: int) -> Non
                 audit._flag(_key_kind(name), f"Matroska tag {safe}")
 
 
+
+# -- JPEG XL ---------------------------------------------------------------------------------
+
+_JXL_STRUCTURAL = frozenset({b"JXL ", b"ftyp", b"jxll", b"jxlc", b"jxlp", b"jxli"})
+
+
+def _parse_jxl(data: Any, audit: Audit) -> None:
+    if bytes(data[:2]) == b"\xff\x0a":
+        # A bare codestream has no box to hold EXIF or XMP; its colour encoding is structure.
+        audit._note("JPEG XL codestream")
+        return
+    for box_type, body, end in _boxes(data, 0, len(data)):
+        where = f"JPEG XL {_fourcc(box_type)} box"
+        inner = box_type
+        if box_type == b"brob":  # Brotli-compressed box: its real type comes first
+            inner = bytes(data[body : body + 4])
+            where = f"JPEG XL brob({_fourcc(inner)}) box"
+        if inner in _JXL_STRUCTURAL:
+            audit._note(where)
+        elif inner == b"Exif":
+            audit._flag("EXIF", where)
+            if box_type == b"Exif":
+                # The box starts with the offset of the TIFF header; some writers put the header first.
+                if bytes(data[body : body + 4]) in (b"II*\0", b"MM\0*"):
+                    tiff_at = body
+                else:
+                    tiff_at = body + 4 + _unpack(">I", data, body, end)[0]
+                _guarded(audit, where, _walk_tiff, data, tiff_at, end, audit, where)
+        elif inner == b"xml ":
+            if box_type == b"brob":
+                audit._flag("XMP", where)
+            else:
+                _classify_xmp(data, body, end, audit, where)
+        elif inner == b"jbrd":
+            audit._flag("unknown metadata", f"{where} (the original JPEG's segments, kept for reconstruction)")
+        elif inner == b"jumb":
+            audit._flag("unknown metadata", f"{where} (JUMBF: provenance/C2PA claims)")
+        elif box_type in (b"free", b"skip"):
+            _check_padding(data, body, end, audit, where)
+        else:
+            audit._flag("unknown metadata", where)
+
+
+# -- PNM (PBM, PGM, PPM) ----------------------------------------------------------------------
+
+
+def _parse_pnm(data: Any, audit: Audit) -> None:
+    """Header tokens (magic, width, height, maxval) with ``#`` comments between them, then the raster."""
+    kind = bytes(data[1:2])
+    wanted = 3 if kind in b"14" else 4
+    pos, tokens, n = 0, [], len(data)
+    limit = min(n, 1 << 16)  # headers are short; comments beyond 64 KiB are refused as damage
+    while len(tokens) < wanted:
+        if pos >= limit:
+            raise _Malformed("header does not end")
+        c = data[pos]
+        if c == 0x23:  # '#': a comment to the end of the line
+            audit._flag("comment", "PNM header comment")
+            stop = data.find(b"\n", pos, limit)
+            pos = limit if stop < 0 else stop + 1
+        elif c in b" \t\r\n":
+            pos += 1
+        else:
+            start = pos
+            while pos < limit and data[pos] not in b" \t\r\n#":
+                pos += 1
+            tokens.append(bytes(data[start:pos]))
+    pos += 1  # the one whitespace byte before a binary raster
+    if kind not in b"456":
+        audit._note("PNM ASCII raster")
+        return
+    try:
+        width, height = int(tokens[1]), int(tokens[2])
+        maxval = int(tokens[3]) if wanted == 4 else 1
+    except ValueError as exc:
+        raise _Malformed("header numbers unreadable") from exc
+    if kind == b"4":
+        raster = (width + 7) // 8 * height
+    else:
+        raster = width * height * (3 if kind == b"6" else 1) * (2 if maxval > 255 else 1)
+    audit._note("PNM header")
+    end = pos + raster
+    if end > n:
+        raise _Malformed("raster past the end of the file (truncated)")
+    if end < n and bytes(data[end : end + 1]) == b"P" and bytes(data[end + 1 : end + 2]) in (b"1", b"2", b"3", b"4", b"5", b"6"):
+        audit._flag("hidden image", "PNM: a second image after the first")
+    else:
+        _check_trailer(data, end, audit, "PNM after the raster")
+
+
+# -- FLV -------------------------------------------------------------------------------------
+
+_FLV_STRUCTURAL_KEYS = frozenset({
+    "duration", "width", "height", "videodatarate", "framerate", "videocodecid", "audiodatarate",
+    "audiosamplerate", "audiosamplesize", "stereo", "audiocodecid", "filesize", "hasvideo", "hasaudio",
+    "haskeyframes", "hasmetadata", "canseektoend", "lasttimestamp", "lastkeyframetimestamp", "keyframes",
+    "datasize", "videosize", "audiosize", "audiodelay", "lastkeyframelocation", "videoframerate",
+})
+_FLV_KEY_KINDS = {
+    "encoder": "software", "metadatacreator": "software", "creator": "software", "software": "software",
+    "creationdate": "timestamps", "date": "timestamps", "creation_time": "timestamps",
+    "title": "comment", "comment": "comment", "description": "comment",
+    "artist": "owner/author", "author": "owner/author", "copyright": "owner/author",
+    "location": "location",
+}
+
+
+def _parse_flv(data: Any, audit: Audit) -> None:
+    n = len(data)
+    (header_size,) = _unpack(">I", data, 5, n)
+    pos = header_size + 4  # PreviousTagSize0
+    while pos + 11 <= n:
+        tag_type, size_hi, size_lo = _unpack(">BBH", data, pos, n)
+        size = (size_hi << 16) | size_lo
+        body, end = pos + 11, pos + 11 + size
+        if end + 4 > n:
+            raise _Malformed("tag past the end of the file (truncated)")
+        kind = tag_type & 0x1F
+        if kind in (8, 9):
+            audit._note("FLV audio/video tags")
+        elif kind == 18:
+            _guarded(audit, "FLV script data", _walk_amf_keys, data, body, end, audit)
+        else:
+            audit._flag("unknown metadata", f"FLV tag type {kind}")
+        pos = end + 4
+    if pos < n:
+        _check_trailer(data, pos, audit, "FLV after the last tag")
+
+
+def _walk_amf_keys(data: Any, pos: int, end: int, audit: Audit) -> None:
+    """The names in an onMetaData script tag (AMF0: a string, then an ECMA array or object)."""
+    (marker,) = _unpack("B", data, pos, end)
+    if marker != 2:
+        raise _Malformed("script tag does not start with its name")
+    (length,) = _unpack(">H", data, pos + 1, end)
+    name = bytes(data[pos + 3 : pos + 3 + length]).decode("latin-1")
+    where = f"FLV script data {name[:32]!r}"
+    if name != "onMetaData":
+        audit._flag("timed metadata track", where)
+        return
+    _amf_value(data, pos + 3 + length, end, audit, where, 0, top=True)
+
+
+def _amf_value(data: Any, pos: int, end: int, audit: Audit, where: str, depth: int, top: bool = False) -> int:
+    """Skip one AMF0 value; the keys of a top-level array or object are classified. Returns the position after it."""
+    if depth > _MAX_DEPTH:
+        raise _Malformed("AMF values nested too deep")
+    (marker,) = _unpack("B", data, pos, end)
+    pos += 1
+    if marker == 0:
+        return pos + 8
+    if marker == 1:
+        return pos + 1
+    if marker in (2, 4):  # string, movie clip
+        return pos + 2 + _unpack(">H", data, pos, end)[0]
+    if marker == 12:
+        return pos + 4 + _unpack(">I", data, pos, end)[0]
+    if marker in (5, 6, 13):  # null, undefined, unsupported
+        return pos
+    if marker == 7:
+        return pos + 2
+    if marker == 11:
+        return pos + 10
+    if marker == 10:
+        (count,) = _unpack(">I", data, pos, end)
+        pos += 4
+        for _ in range(count):
+            pos = _amf_value(data, pos, end, audit, where, depth + 1)
+            if pos > end:
+                raise _Malformed("array past the end of the tag")
+        return pos
+    if marker in (3, 8, 16):
+        if marker == 8:
+            pos += 4
+        elif marker == 16:
+            pos += 2 + _unpack(">H", data, pos, end)[0]
+        while True:
+            (length,) = _unpack(">H", data, pos, end)
+            if length == 0 and _unpack("B", data, pos + 2, end)[0] == 9:
+                return pos + 3
+            key = bytes(data[pos + 2 : pos + 2 + length]).decode("latin-1")
+            pos = _amf_value(data, pos + 2 + length, end, audit, where, depth + 1)
+            if top:
+                low = key.lower()
+                if low in _FLV_KEY_KINDS:
+                    audit._flag(_FLV_KEY_KINDS[low], f"{where} {key[:32]}")
+                elif low not in _FLV_STRUCTURAL_KEYS:
+                    audit._flag("unknown metadata", f"{where} {key[:32]}")
+            if pos > end:
+                raise _Malformed("object past the end of the tag")
+    raise _Malformed(f"unknown AMF0 type {marker}")
+
+
+# -- MPEG program stream (MPEG-1/2 .mpg, DVD .vob) --------------------------------------------------------
+
+
+def _parse_mpeg_ps(data: Any, audit: Audit) -> None:
+    """Pack headers, system headers and PES packets, each checked for its start code.
+
+    DVD navigation (private stream 2), padding, audio and video packets are
+    structure; coded video is searched at its start for encoder strings and for
+    MPEG user data, where cameras and editors leave text.
+    """
+    n, pos = len(data), 0
+    if bytes(data[:4]) == b"\x00\x00\x01\xb3":  # an MPEG-1/2 video elementary stream
+        _scan_mpeg_user_data(data, 0, n, audit, "MPEG video")
+        return
+    video_at = -1
+    while pos + 4 <= n:
+        if bytes(data[pos : pos + 3]) != b"\x00\x00\x01":
+            raise _Malformed(f"no start code at byte {pos}")
+        code = data[pos + 3]
+        if code == 0xB9:  # program end
+            pos += 4
+            break
+        if code == 0xBA:
+            (flags,) = _unpack("B", data, pos + 4, n)
+            if flags >> 6 == 1:  # MPEG-2 pack header: 14 bytes and stuffing
+                (stuffing,) = _unpack("B", data, pos + 13, n)
+                pos += 14 + (stuffing & 7)
+            else:
+                pos += 12
+            continue
+        (length,) = _unpack(">H", data, pos + 4, n)
+        if code in (0xBB, 0xBC, 0xBE, 0xBF, 0xBD) or 0xC0 <= code <= 0xEF:
+            audit._note(f"MPEG-PS stream 0x{code:02X}")
+            if 0xE0 <= code <= 0xEF and video_at < 0:
+                video_at = pos
+        else:
+            audit._flag("unknown metadata", f"MPEG-PS stream 0x{code:02X}")
+        pos += 6 + length
+    if pos > n:
+        raise _Malformed("packet past the end of the file (truncated)")
+    if video_at >= 0:
+        _scan_mpeg_user_data(data, video_at, n, audit, "MPEG-PS video")
+    if pos < n:
+        _check_trailer(data, pos, audit, "MPEG-PS after the program end")
+
+
+def _scan_mpeg_user_data(data: Any, start: int, end: int, audit: Audit, where: str) -> None:
+    _scan_encoder_strings(data, start, end, audit, where)
+    if data.find(b"\x00\x00\x01\xb2", start, min(end, start + _SCAN_WINDOW)) >= 0:
+        audit._flag("text chunk", f"{where} user data")
+
+
+# -- MPEG transport stream (.ts, AVCHD .mts/.m2ts) ------------------------------------------------
+
+_TS_PACKETS_READ = 4096  # PAT, PMT and SDT repeat every few hundred ms; this many packets see them
+# PMT stream types that carry no picture or sound: timed metadata (ID3, KLV), data carousels.
+_TS_METADATA_TYPES = {0x15: "timed metadata track", 0x05: "unknown metadata", 0x0B: "unknown metadata",
+                      0x0C: "unknown metadata", 0x0D: "unknown metadata"}
+# AVCHD cameras write date, time, exposure, often GPS and model into an H.264 SEI of every frame.
+_AVCHD_MDPM = bytes.fromhex("17EE8C60F84D11D98CD60800200C9A66") + b"MDPM"
+
+
+def _parse_mpeg_ts(data: Any, audit: Audit) -> None:
+    n = len(data)
+    first, step = (0, 188) if data[0] == 0x47 else (4, 192)
+    pmt_pids: set[int] = set()
+    seen = 0
+    for pos in range(first, n, step):
+        if pos + 188 > n:
+            if pos < n:
+                raise _Malformed("packet past the end of the file (truncated)")
+            break
+        if data[pos] != 0x47:
+            raise _Malformed(f"sync byte missing at {pos}")
+        seen += 1
+        if seen > _TS_PACKETS_READ:
+            break
+        pid = ((data[pos + 1] & 0x1F) << 8) | data[pos + 2]
+        start = data[pos + 1] & 0x40
+        adaptation = (data[pos + 3] >> 4) & 3
+        payload = pos + 4
+        if adaptation in (2, 3):
+            payload += 1 + data[pos + 4]
+        if not start or adaptation == 2 or payload >= pos + 188:
+            continue
+        section = payload + 1 + data[payload]  # pointer field
+        if section + 3 > pos + 188:
+            continue
+        table = data[section]
+        length = ((data[section + 1] & 0x0F) << 8) | data[section + 2]
+        body_end = min(pos + 188, section + 3 + length)
+        if pid == 0 and table == 0:
+            for at in range(section + 8, body_end - 4 - 3, 4):
+                program = (data[at] << 8) | data[at + 1]
+                if program:
+                    pmt_pids.add(((data[at + 2] & 0x1F) << 8) | data[at + 3])
+            audit._note("MPEG-TS PAT")
+        elif pid in pmt_pids and table == 2:
+            _walk_ts_pmt(data, section, body_end, audit)
+        elif pid == 0x11 and table == 0x42:
+            _walk_ts_sdt(data, section, body_end, audit)
+        elif pid == 0x12 or pid == 0x14:
+            audit._flag("timestamps" if pid == 0x14 else "unknown metadata", f"MPEG-TS {'TDT/TOT' if pid == 0x14 else 'EIT'} table")
+    if n % step:
+        raise _Malformed("the last packet is cut short (truncated)")
+    if data.find(_AVCHD_MDPM) >= 0:
+        audit._flag("timed metadata track", "MPEG-TS H.264 SEI MDPM (AVCHD camera data: date, settings, GPS)")
+    if first == 4:
+        audit._note("M2TS 4-byte time codes")
+
+
+def _walk_ts_pmt(data: Any, section: int, end: int, audit: Audit) -> None:
+    info_length = ((data[section + 10] & 0x0F) << 8) | data[section + 11]
+    at = section + 12 + info_length
+    while at + 5 <= end - 4:
+        stream_type = data[at]
+        es_info = ((data[at + 3] & 0x0F) << 8) | data[at + 4]
+        if stream_type in _TS_METADATA_TYPES:
+            audit._flag(_TS_METADATA_TYPES[stream_type], f"MPEG-TS stream type 0x{stream_type:02X}")
+        else:
+            audit._note(f"MPEG-TS stream type 0x{stream_type:02X}")
+        at += 5 + es_info
+    audit._note("MPEG-TS PMT")
+
+
+def _walk_ts_sdt(data: Any, section: int, end: int, audit: Audit) -> None:
+    """Service descriptors name the provider and the service (muxers write their own name there)."""
+    at = section + 11
+    while at + 5 <= end - 4:
+        loop = ((data[at + 3] & 0x0F) << 8) | data[at + 4]
+        d = at + 5
+        while d + 2 <= min(end - 4, at + 5 + loop):
+            tag, size = data[d], data[d + 1]
+            if tag == 0x48 and d + 4 <= end:
+                provider_length = data[d + 3]
+                provider = bytes(data[d + 4 : d + 4 + provider_length])
+                service = bytes(data[d + 5 + provider_length : d + 2 + size])
+                where = "MPEG-TS SDT service descriptor"
+                if provider:
+                    audit._flag("software" if provider.endswith(b"FFmpeg") else "text chunk", f"{where} provider name")
+                if service.lstrip(b"\x01\x15") not in (b"", b"Service01"):  # muxers put the title here
+                    audit._flag("comment", f"{where} service name")
+            d += 2 + size
+        at += 5 + loop
+
+
+# -- ASF (WMV, WMA) --------------------------------------------------------------------------
+
+
+def _guid(text: str) -> bytes:
+    import uuid
+
+    return uuid.UUID(text).bytes_le
+
+
+_ASF_HEADER = _guid("75B22630-668E-11CF-A6D9-00AA0062CE6C")
+_ASF_HEADER_EXTENSION = _guid("5FBF03B5-A92E-11CF-8EE3-00C00C205365")
+_ASF_FILE_PROPERTIES = _guid("8CABDCA1-A947-11CF-8EE4-00C00C205365")
+_ASF_CONTENT_DESCRIPTION = _guid("75B22633-668E-11CF-A6D9-00AA0062CE6C")
+_ASF_EXTENDED_CONTENT = _guid("D2D0A440-E307-11D2-97F0-00A0C95EA850")
+_ASF_PADDING = _guid("1806D474-CADF-4509-A4BA-9AABCB96AAE8")
+_ASF_STRUCTURAL = {
+    _guid("75B22636-668E-11CF-A6D9-00AA0062CE6C"): "Data",
+    _guid("33000890-E5B1-11CF-89F4-00A0C90349CB"): "Simple Index",
+    _guid("D6E229D3-35DA-11D1-9034-00A0C90349BE"): "Index",
+    _guid("B7DC0791-A9B7-11CF-8EE6-00C00C205365"): "Stream Properties",
+    _guid("86D15240-311D-11D0-A3A4-00A0C90348F6"): "Codec List",
+    _guid("7BF875CE-468D-11D1-8D82-006097C9A2B2"): "Stream Bitrate Properties",
+    _guid("D6E229DC-35DA-11D1-9034-00A0C90349BE"): "Bitrate Mutual Exclusion",
+    _guid("75B22635-668E-11CF-A6D9-00AA0062CE6C"): "Error Correction",
+    _guid("14E6A5CB-C672-4332-8399-A96952065B5A"): "Extended Stream Properties",
+    _guid("7C4346A9-EFE0-4BFC-B229-393EDE415C85"): "Language List",
+    _guid("D6E229DF-35DA-11D1-9034-00A0C90349BE"): "Index Parameters",
+    _guid("D4FED15B-88D3-454F-81F0-ED5C45999E24"): "Stream Prioritization",
+    _guid("26F18B5D-4584-47EC-9F5F-0E651F0452C9"): "Compatibility",
+    _guid("6B203BAD-3F11-48E4-ACA8-D7613DE2CFA7"): "Index Placeholder",
+}
+_ASF_NAMED = {
+    _guid("C5F8CBEA-5BAF-4877-8467-AA8C44FA4CCA"): ("text chunk", "Metadata"),
+    _guid("44231C94-9498-49D1-A141-1D134E457054"): ("text chunk", "Metadata Library"),
+    _guid("F487CD01-A951-11CF-8EE6-00C00C205365"): ("text chunk", "Marker"),
+    _guid("1EFB1A30-0B62-11D0-A39B-00A0C90348F6"): ("text chunk", "Script Command"),
+    _guid("2211B3FC-BD23-11D2-B4B7-00A0C955FC6E"): ("unknown metadata", "Content Encryption"),
+    _guid("298AE614-2622-4C17-B935-DAE07EE9289C"): ("unknown metadata", "Extended Content Encryption"),
+    _guid("2211B3FB-BD23-11D2-B4B7-00A0C955FC6E"): ("unknown metadata", "Content Branding"),
+}
+_FILETIME_UNIX_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100-ns steps since 1601
+_ASF_CONTENT_FIELDS = ("comment", "owner/author", "owner/author", "comment", "comment")  # title, author, copyright, description, rating
+
+
+def _parse_asf(data: Any, audit: Audit) -> None:
+    n = len(data)
+    (header_size,) = _unpack("<Q", data, 16, n)
+    if header_size < 30 or header_size > n:
+        raise _Malformed("header object past the end of the file")
+    _walk_asf_objects(data, 30, header_size, audit, "ASF header", 0)
+    pos = header_size
+    while pos + 24 <= n:  # Data and index objects
+        guid, size = bytes(data[pos : pos + 16]), _unpack("<Q", data, pos + 16, n)[0]
+        if size < 24 or pos + size > n:
+            raise _Malformed("object past the end of the file (truncated)")
+        name = _ASF_STRUCTURAL.get(guid)
+        if name:
+            audit._note(f"ASF {name} object")
+        elif guid == _ASF_PADDING:
+            _check_padding(data, pos + 24, pos + size, audit, "ASF padding")
+        else:
+            audit._flag("unknown metadata", f"ASF top-level object {guid.hex()[:8]}")
+        pos += size
+    if pos < n:
+        _check_trailer(data, pos, audit, "ASF after the last object")
+
+
+def _walk_asf_objects(data: Any, pos: int, end: int, audit: Audit, where: str, depth: int) -> None:
+    if depth > 2:
+        raise _Malformed("objects nested too deep")
+    while pos + 24 <= end:
+        guid = bytes(data[pos : pos + 16])
+        (size,) = _unpack("<Q", data, pos + 16, end)
+        if size < 24 or pos + size > end:
+            raise _Malformed("object past the end of its parent")
+        body, stop = pos + 24, pos + size
+        if guid in _ASF_STRUCTURAL:
+            audit._note(f"{where} {_ASF_STRUCTURAL[guid]}")
+        elif guid == _ASF_PADDING:
+            _check_padding(data, body, stop, audit, f"{where} Padding")
+        elif guid == _ASF_FILE_PROPERTIES:
+            (created,) = _unpack("<Q", data, body + 24, stop)
+            audit._note(f"{where} File Properties")
+            if created not in (0, _FILETIME_UNIX_EPOCH):  # muxers write 1970-01-01 for "not set"
+                audit._flag("timestamps", f"{where} File Properties creation date")
+        elif guid == _ASF_CONTENT_DESCRIPTION:
+            lengths = _unpack("<5H", data, body, stop)
+            for kind, length in zip(_ASF_CONTENT_FIELDS, lengths):
+                if length > 2:  # one UTF-16 NUL is an empty field
+                    audit._flag(kind, f"{where} Content Description")
+        elif guid == _ASF_EXTENDED_CONTENT:
+            _walk_asf_descriptors(data, body, stop, audit, f"{where} Extended Content Description")
+        elif guid == _ASF_HEADER_EXTENSION:
+            _walk_asf_objects(data, body + 22, stop, audit, f"{where} Header Extension", depth + 1)
+        elif guid in _ASF_NAMED:
+            kind, name = _ASF_NAMED[guid]
+            audit._flag(kind, f"{where} {name}")
+        else:
+            audit._flag("unknown metadata", f"{where} object {guid.hex()[:8]}")
+        pos = stop
+
+
+def _walk_asf_descriptors(data: Any, pos: int, end: int, audit: Audit, where: str) -> None:
+    (count,) = _unpack("<H", data, pos, end)
+    pos += 2
+    for _ in range(count):
+        (name_length,) = _unpack("<H", data, pos, end)
+        name = bytes(data[pos + 2 : pos + 2 + name_length]).decode("utf-16-le", "replace").rstrip("\0")
+        _value_type, value_length = _unpack("<HH", data, pos + 2 + name_length, end)
+        pos += 6 + name_length + value_length
+        if pos > end:
+            raise _Malformed("descriptor past the end of its object")
+        low = name.lower()
+        if "date" in low or "time" in low:
+            kind = "timestamps"
+        elif "tool" in low or "encod" in low or "software" in low:
+            kind = "software"
+        elif "author" in low or "artist" in low or "copyright" in low or "publisher" in low:
+            kind = "owner/author"
+        elif "location" in low or "gps" in low:
+            kind = "GPS position"
+        else:
+            kind = "text chunk"
+        audit._flag(kind, f"{where} {name[:40]}")
+
+
+# -- RAF (Fujifilm RAW) ----------------------------------------------------------------------
+
+
+def _parse_raf(data: Any, audit: Audit) -> None:
+    """A header naming the camera, an embedded full JPEG preview with its EXIF, then the sensor data."""
+    n = len(data)
+    audit._flag("device make/model", "RAF header (camera model)")
+    jpeg_at, jpeg_length = _unpack(">II", data, 84, n)
+    if jpeg_at + jpeg_length > n or jpeg_length < 4:
+        raise _Malformed("embedded JPEG past the end of the file")
+    audit._flag("embedded thumbnail", "RAF embedded JPEG preview")
+    preview = bytes(data[jpeg_at : jpeg_at + jpeg_length])  # a few MB at most
+    inner = Audit("jpeg")
+    _guarded(inner, "RAF preview JPEG", _parse_jpeg, preview, inner)
+    for finding in inner.findings:
+        if finding.kind != "trailing data":
+            audit._flag(finding.kind, f"RAF preview: {finding.where}")
+    audit._flag("maker notes", "RAF sensor and camera settings records")
+
+
 # -- dispatch ----------------------------------------------------------------------------------
 
 
@@ -1233,6 +1723,20 @@ def _container_format(data: Any) -> str:
         return "gif"
     if head[:4] in (b"II*\0", b"MM\0*"):
         return "tiff"
+    if head[:4] in _RAW_TIFF_MAGIC:
+        return "tiff"  # ORF / RW2: TIFF with a magic number of their own
+    if head.startswith(b"FUJIFILMCCD-RAW"):
+        return "raf"
+    if head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n") or head[:2] == b"\xff\x0a":
+        return "jxl"
+    if head[:1] == b"P" and head[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6") and head[2:3] in (b" ", b"\t", b"\r", b"\n", b"#"):
+        return "pnm"
+    if head[:16] == _ASF_HEADER:
+        return "asf"
+    if head[:4] == b"FLV\x01":
+        return "flv"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "mpeg-ps"
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return "mkv/webm"
     if head[4:8] == b"ftyp":
@@ -1245,6 +1749,8 @@ def _container_format(data: Any) -> str:
         return "mov" if brand == b"qt  " else "mp4"
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
         return "mov"  # old QuickTime files have no ftyp
+    if len(data) >= 189 and data[0] == 0x47 and data[188] == 0x47 or len(data) >= 197 and data[4] == 0x47 and data[196] == 0x47:
+        return "mpeg-ts"
     return "unknown"
 
 
@@ -1252,4 +1758,6 @@ _PARSERS: dict[str, Callable[[Any, Audit], None]] = {
     "jpeg": _parse_jpeg, "png": _parse_png, "webp": _parse_webp, "gif": _parse_gif, "tiff": _parse_tiff,
     "heif": _parse_isobmff, "avif": _parse_isobmff, "mp4": _parse_isobmff, "mov": _parse_isobmff,
     "mkv/webm": _parse_matroska, "riff-avi": _parse_avi,
+    "jxl": _parse_jxl, "pnm": _parse_pnm, "flv": _parse_flv, "mpeg-ps": _parse_mpeg_ps, "mpeg-ts": _parse_mpeg_ts,
+    "asf": _parse_asf, "raf": _parse_raf,
 }
