@@ -113,7 +113,8 @@ _HINT_PATTERNS = ((re.compile(r"^Install them: (.+)$"), "hint.install_them"),
                   (re.compile(r"^Reinstall them: (.+)$"), "hint.reinstall_them"),
                   (re.compile(r"^That index or folder holds another build of (.+?)\. Install the one from PyPI"),
                    "hint.doctor_other_build"),
-                  (re.compile(r"^Run `(.+?) -m ensurepip`"), "hint.doctor_no_pip"))
+                  (re.compile(r"^Run `(.+?) -m ensurepip`"), "hint.doctor_no_pip"),
+                  (re.compile(r"^Supported: (.+)\.$"), "hint.supported_formats"))
 
 
 def error_class_name(exc: BaseException) -> str:
