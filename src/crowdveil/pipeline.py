@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .detect.base import Detector
+from .detect.onnx_session import providers_used
 from .detect.registry import build_detector, build_verifier
 from .errors import DetectionFailed, VerificationFailed
 from .io.image import decode_image, encode_image, format_for_suffix, output_format
@@ -79,8 +80,10 @@ def anonymize(
         from .pipeline_video import anonymize_video
 
         dst = Path(dst) if dst is not None else default_destination(src, "mp4", out_dir)
-        return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
-                               on_commit=on_commit)
+        report = anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
+                                 on_commit=on_commit)
+        report.providers = providers_used()
+        return report
     decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
     dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir)
@@ -133,6 +136,7 @@ def anonymize(
             on_commit(dst, report.output_sha256)
         pending.commit(overwrite=config.overwrite)
     report.timings_ms["total"] = _ms(started)
+    report.providers = providers_used()
     return report
 
 

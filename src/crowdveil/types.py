@@ -273,6 +273,7 @@ class Report:
     source_sha256: str | None = None
     output_sha256: str | None = None
     version: str = ""
+    providers: list[str] = field(default_factory=list)  # onnxruntime execution providers that ran inference
 
     @property
     def face_count(self) -> int:
