@@ -8,8 +8,9 @@
     crowdveil demo [DIR]                              make the demo crowd and anonymize it
 
 Exit codes (``EXIT``): 0 every file passed; 1 at least one file failed or
-was refused (the others were still written); 2 bad usage; 3 crowdveil
-cannot run here (model weights missing); 130 interrupted.
+was refused (the others were still written); 2 bad usage (``--engine ray``
+without Ray installed included); 3 crowdveil cannot run here (model weights
+missing, ``--device cuda`` without a usable GPU); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.console import Console
 
 from . import __version__
 from .config import PRESETS, SHAPES, STYLES, Config
-from .errors import CrowdveilError, ModelError
+from .errors import CrowdveilError, MissingExtra, ModelError
 from .ui import shown
 
 EXIT = {"ok": 0, "failed": 1, "usage": 2, "setup": 3, "interrupted": 130}
@@ -74,8 +75,16 @@ def main() -> None:
 @click.option("--report-provenance", is_flag=True,
               help="Also put the originals' full paths and sha256 in the report (for archives; never share it with the outputs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only print failures.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where detection runs: auto (a GPU when onnxruntime-gpu finds one, else the CPU), cpu, or cuda (stop if no GPU can be used).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: spread the files over a Ray cluster (pip install 'crowdveil[cluster]'); needs --out.")
+@click.option("--address", default="auto", show_default=True,
+              help="--engine ray: auto (a running cluster, else a Ray started for this run) or HOST:PORT of the head.")
+@click.option("--workers", type=click.IntRange(1, 1_000_000), default=None,
+              help="--engine ray: worker processes (default: one per CPU of the cluster).")
 def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path,
-                  report_provenance, quiet):
+                  report_provenance, quiet, device, engine, address, workers):
     """Anonymize photos and videos (files, folders, globs)."""
     from .runner.batch import plan_jobs, run_batch
     from .ui import print_summary, progress_for
@@ -84,11 +93,29 @@ def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio
         style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold, padding=padding,
         keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite,
     )
+    if engine == "ray":
+        from .runner.ray_engine import import_ray
+
+        _guarded(import_ray)
+        if out_dir is None:
+            _fail("--engine ray writes into an output folder only",
+                  "Add --out DIR, on a file system every machine of the cluster sees.", EXIT["usage"])
     jobs = plan_jobs(inputs, out_dir)
     if not jobs:
         _fail("no photos or videos found in " + ", ".join(inputs), "Pass files or folders holding JPEG, PNG, HEIC, MP4, MOV…", EXIT["usage"])
-    with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet) as (on_start, on_done, on_frames):
-        result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
+    if engine == "ray":
+        from .runner.ray_engine import ClusterSettings, run_on_ray
+        from .ui import cluster_progress
+
+        settings = ClusterSettings(address=address, workers=workers, device=device)
+        with cluster_progress(len(jobs), console, enabled=not quiet) as on_done:
+            result = _guarded(lambda: run_on_ray(jobs, config, settings, on_done=on_done))
+    else:
+        from .detect.onnx_session import use_device
+
+        _guarded(lambda: use_device(device))
+        with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet) as (on_start, on_done, on_frames):
+            result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
     print_summary(result.reports, console, quiet=quiet)
     if report_path:
         files = [_report_entry(r, provenance=report_provenance) for r in result.reports]
@@ -182,6 +209,8 @@ def _guarded(fn):
         _fail("interrupted; no partial output was kept", None, EXIT["interrupted"])
     except ModelError as exc:
         _fail(str(exc), exc.hint, EXIT["setup"])
+    except MissingExtra as exc:
+        _fail(str(exc), exc.hint, EXIT["usage"])
     except CrowdveilError as exc:
         _fail(str(exc), exc.hint, EXIT["failed"])
 

@@ -69,6 +69,34 @@ def progress_for(jobs: list, console: Console, *, enabled: bool) -> Iterator[tup
         yield on_start, on_done, on_frames
 
 
+@contextmanager
+def cluster_progress(total: int, console: Console, *, enabled: bool) -> Iterator:
+    """Yield ``on_done(report, outcome)`` for the cluster engine: files done, failed and quarantined, files/s, ETA."""
+    if not enabled:
+        yield None
+        return
+    counts = {"done": 0, "failed": 0, "quarantined": 0}
+    with Progress(
+        TextColumn("[bold]anonymizing on the cluster"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("files", total=total, counts="", rate="")
+
+        def on_done(report: Report, outcome: str) -> None:
+            counts[outcome] = counts.get(outcome, 0) + 1
+            progress.advance(task)
+            speed = progress.tasks[task].speed or 0.0
+            progress.update(task, rate=f"{speed:.2f} files/s", counts=(
+                f"[green]{counts['done']} done[/] [red]{counts['failed']} failed[/] "
+                f"[yellow]{counts['quarantined']} quarantined[/]"))
+            if not report.passed:
+                progress.console.print(_failure_line(report), soft_wrap=True)
+
+        yield on_done
+
+
 def _is_video(path) -> bool:
     from .runner.batch import VIDEO_SUFFIXES
 

@@ -40,6 +40,8 @@ class Job:
 @dataclass
 class BatchResult:
     reports: list[Report] = field(default_factory=list)
+    # Cluster engine: source → why its worker died, once per death (retried, or quarantined at the limit).
+    retried: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -199,7 +199,8 @@ class _Driver:
         self.manifests: dict[Path, Manifest] = manifests
         self.on_done = on_done
         self.reports: list[Report | None] = [None] * len(jobs)
-        self.crashes: dict[int, list[str]] = {}
+        self.crashes: dict[int, list[str]] = {}  # the deaths a file is blamed for (its attempts)
+        self.deaths: dict[int, list[str]] = {}  # every worker death while on a file
         self.crashed_dirs: set[tuple[Path, str]] = set()
         self.queue: deque[_Unit] = deque()
         self.inflight: dict[Any, tuple[Any, _Unit]] = {}  # result ref → (actor, unit)
@@ -276,7 +277,8 @@ class _Driver:
         finally:
             self._stop_actors()
         self._clean_crashed_temp_files()
-        return BatchResult([r for r in self.reports if r is not None])
+        return BatchResult([r for r in self.reports if r is not None],
+                           retried={str(self.jobs[i].src): reasons for i, reasons in self.deaths.items()})
 
     def _start_actor(self) -> None:
         ray, s = self.ray, self.settings
@@ -357,14 +359,15 @@ class _Driver:
 
     def _record(self, index: int, report: Report, kind: str) -> None:
         job = self.jobs[index]
+        if self.reports[index] is not None:
+            return  # each file is reported, and recorded done, once
         if kind in ("done", "adopted") and report.passed and report.destination and report.output_sha256:
             manifest = self.manifests[Path(job.root)]
             manifest.record_done_for(source_key(job.src), None, Path(report.destination), report.output_sha256,
                                      report.faces, report.metadata_removed, adopted=kind == "adopted")
-        if self.reports[index] is None:
-            self.reports[index] = report
-            if self.on_done:
-                self.on_done(report, "done" if report.passed else "quarantined" if kind == "quarantined" else "failed")
+        self.reports[index] = report
+        if self.on_done:
+            self.on_done(report, "done" if report.passed else "quarantined" if kind == "quarantined" else "failed")
 
     def _unit_crashed(self, actor, unit: _Unit, reason: str) -> None:
         """The worker died: blame the file it was on, retry that one alone, the rest as before."""
@@ -383,6 +386,7 @@ class _Driver:
         for rest in (after, before):
             if rest:
                 self.queue.appendleft(_Unit(rest))
+        self.deaths.setdefault(culprit, []).append(reason)
         if culprit in unit.committed:
             # Its output was already renamed into place: the crash came after its risky part.
             self.queue.appendleft(_Unit([suspect]))
