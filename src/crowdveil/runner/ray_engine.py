@@ -61,6 +61,9 @@ VIDEO_DEADLINE_BASE_S = 300.0
 VIDEO_DEADLINE_PER_SECOND = 30.0
 # How long past its deadline the driver waits for a unit before killing its worker.
 KILL_MARGIN_S = 120.0
+# A gate takes about 1 ms of CPU per question and a file asks two: at a second per photo,
+# one gate answers a few hundred workers (``crowdveil bench cluster`` measures it).
+WORKERS_PER_GATE = 256
 # No worker ready for this long (none could be placed, or all died starting): the run stops.
 STALL_LIMIT_S = 600.0
 
@@ -87,6 +90,10 @@ class ClusterSettings:
             the control plane with it); never for real runs.
         before_file: called in the worker with each source path before it is
             processed (tests use it to crash a worker).
+        gates: ``Gate`` actors the workers' questions go through (each a process
+            beside the driver); ``None``: one per ``WORKERS_PER_GATE`` workers.
+        on_worker_ready: called on the driver with the number of workers ready so
+            far, each time one more is (the benchmark times from there).
         init_args: extra ``ray.init`` arguments when a local Ray is started.
     """
 
@@ -100,6 +107,8 @@ class ClusterSettings:
     video_deadline_s: float | None = None
     stage: Stage = "pipeline"
     before_file: Callable[[Path], None] | None = None
+    on_worker_ready: Callable[[int], None] | None = None
+    gates: int | None = None
     init_args: dict[str, Any] = field(default_factory=dict)
 
 
@@ -209,6 +218,9 @@ class _Driver:
         self.starting: dict[Any, Any] = {}  # ready ref → actor
         self.actors: list[Any] = []
         self.start_failures = 0
+        self.ready_count = 0
+        self._actors_started = 0
+        self.stats: dict[str, float] = {}
         self._tokens = 0
 
     # -- planning -----------------------------------------------------
@@ -234,51 +246,60 @@ class _Driver:
     # -- the loop -----------------------------------------------------------
     def run(self) -> BatchResult:
         ray = self.ray
-        self.gate = _gate_class(ray).options(
-            num_cpus=0, max_concurrency=10_000,
-            scheduling_strategy=_here(ray),  # beside the driver: the answers' round trip stays short
-        ).remote()
         if self.settings.workers is None:
             cpus = ray.cluster_resources().get("CPU", 1)
             self.settings.workers = max(1, int(cpus // self.settings.cpus_per_worker))
+        gates = self.settings.gates or -(-self.settings.workers // WORKERS_PER_GATE)
+        self.gates = [_gate_class(ray).options(
+            num_cpus=0, max_concurrency=100_000,
+            scheduling_strategy=_here(ray),  # beside the driver: the answers' round trip stays short
+        ).remote() for _ in range(gates)]
         self.queue = deque(self._plan_units())
         for _ in range(min(self.settings.workers, max(1, len(self.queue)))):
             self._start_actor()
-        take = self.gate.take.remote(0.2)
+        takes = {gate.take.remote(0.2): gate for gate in self.gates}
         stalled_since = time.monotonic()
+        cpu_at_start = time.process_time()
         try:
             while self.queue or self.inflight:
                 self._dispatch()
-                refs = [take, *self.inflight, *self.starting]
+                refs = [*takes, *self.inflight, *self.starting]
                 ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
                 if ready:
                     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-                answers = []
+                answers: dict[Any, list] = {}
                 with ExitStack() as stack:
                     for manifest in self.manifests.values():
                         stack.enter_context(manifest.group_commit())
                     for ref in ready:
-                        if ref is take:
-                            answers = [(rid, self._answer(message)) for rid, message in ray.get(take)]
+                        if ref in takes:
+                            answers[ref] = [(rid, self._answer(message)) for rid, message in ray.get(ref)]
                         elif ref in self.starting:
                             self._actor_ready(ref)
                         else:
                             self._unit_finished(ref)
                 # Answered only now: what a worker is told was recorded is on disk.
-                if take in ready:
-                    if answers:
-                        self.gate.answer.remote(answers)
-                    take = self.gate.take.remote(0.2)
+                for ref, given in answers.items():
+                    gate = takes.pop(ref)
+                    if given:
+                        gate.answer.remote(given)
+                    takes[gate.take.remote(0.2)] = gate
                 self._kill_overdue()
                 if self.idle or self.inflight:
                     stalled_since = time.monotonic()
                 elif time.monotonic() - stalled_since > STALL_LIMIT_S:
                     raise ClusterFailed(f"no crowdveil worker could start on the cluster for {STALL_LIMIT_S:.0f} s")
+            self.stats["driver_cpu_s"] = round(time.process_time() - cpu_at_start, 3)
+            gate_cpu = ray.get([gate.cpu_s.remote() for gate in self.gates], timeout=30)
+            self.stats["gate_cpu_s"] = round(sum(gate_cpu), 3)
+            self.stats["gate_cpu_s_max"] = round(max(gate_cpu), 3)
+            self.stats["gates"] = len(self.gates)
         finally:
             self._stop_actors()
         self._clean_crashed_temp_files()
         return BatchResult([r for r in self.reports if r is not None],
-                           retried={str(self.jobs[i].src): reasons for i, reasons in self.deaths.items()})
+                           retried={str(self.jobs[i].src): reasons for i, reasons in self.deaths.items()},
+                           stats=self.stats)
 
     def _start_actor(self) -> None:
         ray, s = self.ray, self.settings
@@ -286,7 +307,9 @@ class _Driver:
         if s.device == "cuda":
             options["num_gpus"] = s.gpus_per_worker
         threads = max(1, int(s.cpus_per_worker))
-        actor = _worker_class(ray).options(**options).remote(self.config, s.device, threads, self.gate, s.stage,
+        gate = self.gates[self._actors_started % len(self.gates)]
+        self._actors_started += 1
+        actor = _worker_class(ray).options(**options).remote(self.config, s.device, threads, gate, s.stage,
                                                               s.before_file)
         self.actors.append(actor)
         self.starting[actor.ready.remote()] = actor
@@ -305,6 +328,9 @@ class _Driver:
             kind, message, hint = failure
             raise (ModelError if kind == "model" else ClusterFailed)(message, hint=hint)
         self.idle.append(actor)
+        self.ready_count += 1
+        if self.settings.on_worker_ready is not None:
+            self.settings.on_worker_ready(self.ready_count)
 
     def _dispatch(self) -> None:
         while self.idle and self.queue:
@@ -426,7 +452,8 @@ class _Driver:
                 ray.get(probe, timeout=max(0.1, deadline - time.monotonic()))
             except Exception:  # noqa: BLE001 - the death is what is waited for
                 pass
-        ray.kill(self.gate)
+        for gate in self.gates:
+            ray.kill(gate)
 
     def _clean_crashed_temp_files(self) -> None:
         for folder, prefix in sorted(self.crashed_dirs):
@@ -524,6 +551,10 @@ class _Gate:
         self._event().clear()
         return batch
 
+    async def cpu_s(self) -> float:
+        """CPU seconds this actor's process used (the benchmark's control-plane cost)."""
+        return time.process_time()
+
     async def answer(self, answers: list[tuple[int, Any]]) -> None:
         for rid, value in answers:
             future = self._waiting.pop(rid, None)
@@ -615,6 +646,8 @@ class FileWorker:
         return self.failure
 
     def process(self, token: str, items: list[tuple[int, str, str, str, float]]) -> list[tuple[int, Report, str]]:
+        if self.stage == "noop":
+            return _noop(self.gate, token, items)
         rows = []
         for index, src, out_dir, root, deadline_s in items:
             rows.append(self._one(token, index, Path(src), Path(out_dir), Path(root), deadline_s))
@@ -624,8 +657,6 @@ class FileWorker:
 
     def _one(self, token, index, src: Path, out_dir: Path, root: Path, deadline_s: float) -> tuple[int, Report, str]:
         manifest = GateManifest(self.gate, root, token, index, self.before_file)
-        if self.stage == "noop":
-            return index, _noop(manifest, src, out_dir), "done"
         due = time.monotonic() + deadline_s
 
         def on_frames(done: int, total: int | None) -> None:
@@ -646,13 +677,33 @@ class FileWorker:
         return index, report, "done"
 
 
-def _noop(manifest: GateManifest, src: Path, out_dir: Path) -> Report:
-    """The control plane alone: a file's questions to the driver and its records, no pixels, no file read."""
-    key = source_key(src)
-    digest = hashlib.sha256(b"noop\0" + str(src).encode()).hexdigest()
-    if manifest._ask("lookup", key=key, digest=digest, preexisting=[])["started_at"] is None:
-        manifest._ask("started", key=key, digest=digest, preexisting=[])
-    output = out_dir / f"{src.stem}.veiled.jpg"
-    sha = hashlib.sha256(b"noop-output\0" + str(src).encode()).hexdigest()
-    manifest._ask("committing", key=key, output=str(output), output_sha256=sha)
-    return Report(source=str(src), destination=str(output), passed=True, output_sha256=sha)
+def _noop(gate, token: str, items: list[tuple[int, str, str, str, float]]) -> list[tuple[int, Report, str]]:
+    """The control plane alone: each file's questions to the driver and its records, no pixels, no file read.
+
+    The unit's files ask at once (first every lookup, then every commit), so
+    a few workers put as many questions in flight as many real workers would:
+    what is measured is the driver's and the gate's ceiling, not a round trip.
+    """
+    import ray
+
+    def ask_all(messages):
+        answers = ray.get([gate.ask.remote(m) for m in messages])
+        if any(a.get("refused") for a in answers):
+            raise OutputError("the driver gave these files to another worker")
+        return answers
+
+    files = [(index, Path(src), Path(out_dir)) for index, src, out_dir, _root, _deadline in items]
+    keys = {index: source_key(src) for index, src, _ in files}
+    digest = {index: hashlib.sha256(b"noop\0" + str(src).encode()).hexdigest() for index, src, _ in files}
+    ask_all([{"kind": "lookup", "token": token, "index": i, "key": keys[i], "digest": digest[i], "preexisting": []}
+             for i, _, _ in files])
+    rows = []
+    commits = []
+    for index, src, out_dir in files:
+        output = out_dir / f"{src.stem}.veiled.jpg"
+        sha = hashlib.sha256(b"noop-output\0" + str(src).encode()).hexdigest()
+        commits.append({"kind": "committing", "token": token, "index": index, "key": keys[index],
+                        "output": str(output), "output_sha256": sha})
+        rows.append((index, Report(source=str(src), destination=str(output), passed=True, output_sha256=sha), "done"))
+    ask_all(commits)
+    return rows
