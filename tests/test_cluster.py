@@ -198,3 +198,48 @@ def test_a_file_that_kills_its_worker_every_time_is_quarantined(two_nodes, tmp_p
     assert len(result.retried[str(src / "crash.jpg")]) == 2
     assert_verified_and_clean(by_name.values(), out)
     assert not list(out.glob("crash.veiled.*")) and no_temp_files(out)
+
+
+def test_a_video_past_its_deadline_fails_alone_and_leaves_nothing(two_nodes, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    crowd_photos(src, 1)
+    make_clip(src / "long.mp4", frames=48)
+    result = run_on_ray(plan_jobs([src], out), FAST, ClusterSettings(workers=2, video_deadline_s=0.01))
+    by_name = {Path(r.source).name: r for r in result.reports}
+    video = by_name["long.mp4"]
+    assert not video.passed and "deadline" in video.error and video.hint
+    assert by_name["crowd00.jpg"].passed
+    assert not list(out.glob("long.veiled.*")) and no_temp_files(out)
+
+
+class CrashOnceOn:
+    """``before_file`` in the workers: the process dies on this file the first time only."""
+
+    def __init__(self, name: str, marker: Path) -> None:
+        self.name, self.marker = name, marker
+
+    def __call__(self, src: Path) -> None:
+        if src.name == self.name and not self.marker.exists():
+            self.marker.touch()
+            os._exit(139)
+
+
+def test_a_committed_file_whose_report_was_lost_is_adopted_not_redone(two_nodes, tmp_path):
+    """At-least-once: a.jpg is renamed into place, then its worker dies on b.jpg before the task returns."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    crowd_photos(src, 2, names=["a.jpg", "b.jpg"])
+    jobs = plan_jobs([src], out)
+
+    result = run_on_ray(jobs, FAST, ClusterSettings(workers=1, photos_per_task=2,
+                                                    before_file=CrashOnceOn("b.jpg", tmp_path / "crashed")))
+
+    a, b = result.reports
+    assert a.passed and b.passed
+    assert any(c.name == "already done" for c in a.checks)  # adopted: the verified output, not a second run
+    assert list(result.retried) == [str(src / "b.jpg")]
+    lines = [json.loads(x) for x in (out / MANIFEST_NAME).read_text().splitlines()]
+    adopted = [e for e in lines if e.get("event") == "done" and e.get("adopted")]
+    assert [e["output"] for e in adopted] == ["a.veiled.jpg"]
+    assert set(done_lines(out).values()) == {1}
+    assert_verified_and_clean(result.reports, out)
+    assert no_temp_files(out)

@@ -103,8 +103,8 @@ class ModelError(CrowdveilError):
 
 
 class DeviceUnavailable(ModelError):
-    hint = ("Install the GPU build (pip install 'crowdveil[gpu]', which replaces onnxruntime with onnxruntime-gpu), "
-            "check that nvidia-smi sees the GPU, or run with --device cpu or --device auto.")
+    hint = ("Install the GPU build (pip install 'crowdveil[gpu]', then pip install --force-reinstall --no-deps "
+            "onnxruntime-gpu), check that nvidia-smi sees the GPU, or run with --device cpu or --device auto.")
 
 
 class MissingExtra(CrowdveilError):
