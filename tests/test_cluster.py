@@ -225,21 +225,22 @@ class CrashOnceOn:
 
 
 def test_a_committed_file_whose_report_was_lost_is_adopted_not_redone(two_nodes, tmp_path):
-    """At-least-once: a.jpg is renamed into place, then its worker dies on b.jpg before the task returns."""
+    """At-least-once: crowd00 is renamed into place, then its worker dies on crowd01 before the task returns."""
     src, out = tmp_path / "in", tmp_path / "out"
-    crowd_photos(src, 2, names=["a.jpg", "b.jpg"])
+    photos = crowd_photos(src, 8)  # one worker, 8 photos: tasks of 2 (crowd00 + crowd01 first)
     jobs = plan_jobs([src], out)
 
     result = run_on_ray(jobs, FAST, ClusterSettings(workers=1, photos_per_task=2,
-                                                    before_file=CrashOnceOn("b.jpg", tmp_path / "crashed")))
+                                                    before_file=CrashOnceOn("crowd01.jpg", tmp_path / "crashed")))
 
-    a, b = result.reports
-    assert a.passed and b.passed
-    assert any(c.name == "already done" for c in a.checks)  # adopted: the verified output, not a second run
-    assert list(result.retried) == [str(src / "b.jpg")]
+    assert [Path(r.source) for r in result.reports] == photos
+    first = result.reports[0]
+    assert all(r.passed for r in result.reports)
+    assert any(c.name == "already done" for c in first.checks)  # adopted: the verified output, not a second run
+    assert list(result.retried) == [str(src / "crowd01.jpg")]
     lines = [json.loads(x) for x in (out / MANIFEST_NAME).read_text().splitlines()]
     adopted = [e for e in lines if e.get("event") == "done" and e.get("adopted")]
-    assert [e["output"] for e in adopted] == ["a.veiled.jpg"]
+    assert [e["output"] for e in adopted] == ["crowd00.veiled.jpg"]
     assert set(done_lines(out).values()) == {1}
     assert_verified_and_clean(result.reports, out)
     assert no_temp_files(out)
