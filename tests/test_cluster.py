@@ -244,3 +244,18 @@ def test_a_committed_file_whose_report_was_lost_is_adopted_not_redone(two_nodes,
     assert set(done_lines(out).values()) == {1}
     assert_verified_and_clean(result.reports, out)
     assert no_temp_files(out)
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),
+                    reason="onnxruntime-gpu with CUDA is installed: the no-GPU error does not apply")
+def test_device_cuda_without_a_gpu_on_the_workers_stops_the_run_with_the_typed_error(two_nodes, tmp_path):
+    from crowdveil.errors import DeviceUnavailable
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    crowd_photos(src, 1)
+    with pytest.raises(DeviceUnavailable, match="has no GPU"):  # no GPU actor could ever be placed
+        run_on_ray(plan_jobs([src], out), FAST, ClusterSettings(workers=1, device="cuda"))
+    # Workers placed without a GPU share: each finds its onnxruntime has no CUDA provider.
+    with pytest.raises(DeviceUnavailable, match="no CUDA provider"):
+        run_on_ray(plan_jobs([src], out), FAST, ClusterSettings(workers=1, device="cuda", gpus_per_worker=0))
+    assert not list(out.glob("*.veiled.*"))

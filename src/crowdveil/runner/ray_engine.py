@@ -249,6 +249,10 @@ class _Driver:
         if self.settings.workers is None:
             cpus = ray.cluster_resources().get("CPU", 1)
             self.settings.workers = max(1, int(cpus // self.settings.cpus_per_worker))
+        if self.settings.device == "cuda" and self.settings.gpus_per_worker > 0 and not ray.cluster_resources().get("GPU"):
+            from ..errors import DeviceUnavailable
+
+            raise DeviceUnavailable("--device cuda: the Ray cluster has no GPU (no node offers a GPU resource)")
         gates = self.settings.gates or -(-self.settings.workers // WORKERS_PER_GATE)
         self.gates = [_gate_class(ray).options(
             num_cpus=0, max_concurrency=100_000,
@@ -326,7 +330,7 @@ class _Driver:
             return
         if failure is not None:
             kind, message, hint = failure
-            raise (ModelError if kind == "model" else ClusterFailed)(message, hint=hint)
+            raise _model_error(kind)(message, hint=hint)
         self.idle.append(actor)
         self.ready_count += 1
         if self.settings.on_worker_ready is not None:
@@ -461,6 +465,14 @@ class _Driver:
                 remove_stale_temp_files(folder, prefix=prefix)
             except OutputError:
                 pass  # the next run's manifest removes them before any worker starts
+
+
+def _model_error(name: str) -> type[ModelError]:
+    """The worker's ``ModelError`` subclass by name (``DeviceUnavailable`` stays itself across the wire)."""
+    from .. import errors
+
+    cls = getattr(errors, name, ModelError)
+    return cls if isinstance(cls, type) and issubclass(cls, ModelError) else ModelError
 
 
 def _crash_reason(exc: Exception) -> str:
@@ -628,7 +640,7 @@ class FileWorker:
         try:
             use_device(device, threads=threads)
         except ModelError as exc:
-            self.failure = ("model", str(exc), exc.hint)
+            self.failure = (type(exc).__name__, str(exc), exc.hint)
 
     def ready(self) -> tuple[str, str, str | None] | None:
         """None when the worker can work, else (kind, message, hint); loads the models once."""
@@ -642,7 +654,7 @@ class FileWorker:
                 build_detector(self.config.preset, self.config.threshold).detect(pixels)
                 build_verifier(self.config.preset, self.config.threshold).detect(pixels)
             except ModelError as exc:
-                self.failure = ("model", str(exc), exc.hint)
+                self.failure = (type(exc).__name__, str(exc), exc.hint)
         return self.failure
 
     def process(self, token: str, items: list[tuple[int, str, str, str, float]]) -> list[tuple[int, Report, str]]:
