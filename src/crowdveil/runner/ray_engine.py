@@ -261,6 +261,8 @@ class _Driver:
         self.queue = deque(self._plan_units())
         for _ in range(min(self.settings.workers, max(1, len(self.queue)))):
             self._start_actor()
+        # The gates' CPU from here on (their process start is not the run's cost).
+        gate_cpu_at_start = ray.get([gate.cpu_s.remote() for gate in self.gates])
         takes = {gate.take.remote(0.2): gate for gate in self.gates}
         stalled_since = time.monotonic()
         cpu_at_start = time.process_time()
@@ -294,7 +296,8 @@ class _Driver:
                 elif time.monotonic() - stalled_since > STALL_LIMIT_S:
                     raise ClusterFailed(f"no crowdveil worker could start on the cluster for {STALL_LIMIT_S:.0f} s")
             self.stats["driver_cpu_s"] = round(time.process_time() - cpu_at_start, 3)
-            gate_cpu = ray.get([gate.cpu_s.remote() for gate in self.gates], timeout=30)
+            gate_cpu = [after - before for after, before in
+                        zip(ray.get([gate.cpu_s.remote() for gate in self.gates], timeout=30), gate_cpu_at_start)]
             self.stats["gate_cpu_s"] = round(sum(gate_cpu), 3)
             self.stats["gate_cpu_s_max"] = round(max(gate_cpu), 3)
             self.stats["gates"] = len(self.gates)
@@ -358,19 +361,28 @@ class _Driver:
         manifest = self.manifests[Path(self.jobs[index].root)]
         key, digest = message["key"], message.get("digest")
         if message["kind"] == "lookup":
-            unit.asked.append(index)
-            if digest is None:
-                return {"prior": Prior(), "started_at": None}
-            prior = manifest.lookup(key, digest)
-            started_at = manifest.record_started_for(key, digest, message["preexisting"]) if prior.empty else None
-            return {"prior": prior, "started_at": started_at}
+            return self._lookup(unit, index, key, digest, message["preexisting"])
         if message["kind"] == "started":
             return {"started_at": manifest.record_started_for(key, digest, message["preexisting"])}
         if message["kind"] == "committing":
             manifest.record_committing_for(key, Path(message["output"]), message["output_sha256"])
             unit.committed.add(index)
-            return {"ok": True}
+            following = message.get("next")
+            if following is None:
+                return {"ok": True}
+            return {"ok": True, "next": self._lookup(unit, following["index"], following["key"], following["digest"],
+                                                     following["preexisting"])}
         raise ValueError(f"unknown message {message['kind']!r}")
+
+    def _lookup(self, unit: _Unit, index: int, key: str, digest: str | None, preexisting: list[str]) -> dict:
+        """What the manifest knows of one file; records ``started`` (its attempt) when it knows nothing."""
+        unit.asked.append(index)
+        if digest is None:
+            return {"prior": Prior(), "started_at": None}
+        manifest = self.manifests[Path(self.jobs[index].root)]
+        prior = manifest.lookup(key, digest)
+        started_at = manifest.record_started_for(key, digest, preexisting) if prior.empty else None
+        return {"prior": prior, "started_at": started_at}
 
     # -- what comes back -----------------------------------------------------
     def _unit_finished(self, ref) -> None:
@@ -583,10 +595,14 @@ class GateManifest:
     """
 
     def __init__(self, gate, folder: Path, token: str, index: int,
-                 before_file: Callable[[Path], None] | None = None) -> None:
+                 before_file: Callable[[Path], None] | None = None, *, prefetched: dict | None = None,
+                 following: tuple[int, Path, Path, Path] | None = None, cache: dict | None = None) -> None:
         self.folder = Path(folder)
         self._gate, self._token, self._index = gate, token, index
         self._before_file = before_file
+        # One question per file instead of two: the commit of this file carries the lookup of the
+        # ``following`` one, whose answer waits in ``cache`` (as ``prefetched``) until it starts.
+        self._prefetched, self._following, self._cache = prefetched, following, cache
         self._digest: str | None = None
         self._preexisting: list[str] = []
         self._started_at: str | None = None
@@ -601,15 +617,13 @@ class GateManifest:
         return answer
 
     def already_done(self, src: Path, out_dir: Path):
-        from ..errors import InputError
-
-        key = source_key(src)
-        try:
-            self._digest = source_digest(src)
-        except (OSError, InputError):
-            self._digest = None  # the pipeline reports why
-        self._preexisting = preexisting_outputs(self.folder, src, out_dir)
-        answer = self._ask("lookup", key=key, digest=self._digest, preexisting=self._preexisting)
+        if self._prefetched is not None:
+            self._digest, self._preexisting = self._prefetched["digest"], self._prefetched["preexisting"]
+            answer = self._prefetched["answer"]
+        else:
+            self._digest = _digest_or_none(src)
+            self._preexisting = preexisting_outputs(self.folder, src, out_dir)
+            answer = self._ask("lookup", key=source_key(src), digest=self._digest, preexisting=self._preexisting)
         self._started_at = answer["started_at"]
         done, self.adopted = check_prior(answer["prior"], self.folder, src, out_dir)
         if done is None and self._before_file is not None:
@@ -622,10 +636,28 @@ class GateManifest:
                                          preexisting=self._preexisting)["started_at"]
 
     def record_committing(self, src: Path, output: Path, output_sha256: str) -> None:
-        self._ask("committing", key=source_key(src), output=str(output), output_sha256=output_sha256)
+        following = None
+        if self._following is not None and self._cache is not None:
+            index, next_src, next_out, next_root = self._following
+            following = {"index": index, "key": source_key(next_src), "digest": _digest_or_none(next_src),
+                         "preexisting": preexisting_outputs(next_root, next_src, next_out)}
+        answer = self._ask("committing", key=source_key(src), output=str(output), output_sha256=output_sha256,
+                           next=following)
+        if following is not None and answer.get("next") is not None:
+            self._cache[following["index"]] = {"digest": following["digest"], "preexisting": following["preexisting"],
+                                               "answer": answer["next"]}
 
     def record_done(self, src, output, output_sha256, faces, metadata_removed) -> None:
         """Recorded by the driver when the report comes back (it is the manifest's only writer)."""
+
+
+def _digest_or_none(src: Path) -> str | None:
+    from ..errors import InputError
+
+    try:
+        return source_digest(src)
+    except (OSError, InputError):
+        return None  # unreadable, or not a regular file: the pipeline reports why
 
 
 class FileWorker:
@@ -661,14 +693,20 @@ class FileWorker:
         if self.stage == "noop":
             return _noop(self.gate, token, items)
         rows = []
-        for index, src, out_dir, root, deadline_s in items:
-            rows.append(self._one(token, index, Path(src), Path(out_dir), Path(root), deadline_s))
+        cache: dict[int, dict] = {}
+        for position, (index, src, out_dir, root, deadline_s) in enumerate(items):
+            following = None
+            if position + 1 < len(items):
+                n_index, n_src, n_out, n_root, _ = items[position + 1]
+                following = (n_index, Path(n_src), Path(n_out), Path(n_root))
+            manifest = GateManifest(self.gate, Path(root), token, index, self.before_file,
+                                    prefetched=cache.pop(index, None), following=following, cache=cache)
+            rows.append(self._one(manifest, index, Path(src), Path(out_dir), Path(root), deadline_s))
             if rows[-1][2] == "fatal":
                 break
         return rows
 
-    def _one(self, token, index, src: Path, out_dir: Path, root: Path, deadline_s: float) -> tuple[int, Report, str]:
-        manifest = GateManifest(self.gate, root, token, index, self.before_file)
+    def _one(self, manifest, index, src: Path, out_dir: Path, root: Path, deadline_s: float) -> tuple[int, Report, str]:
         due = time.monotonic() + deadline_s
 
         def on_frames(done: int, total: int | None) -> None:
@@ -692,9 +730,11 @@ class FileWorker:
 def _noop(gate, token: str, items: list[tuple[int, str, str, str, float]]) -> list[tuple[int, Report, str]]:
     """The control plane alone: each file's questions to the driver and its records, no pixels, no file read.
 
-    The unit's files ask at once (first every lookup, then every commit), so
-    a few workers put as many questions in flight as many real workers would:
-    what is measured is the driver's and the gate's ceiling, not a round trip.
+    The questions are a real worker's (the first file's lookup, then each
+    file's commit carrying the next file's lookup), but a unit's commits are
+    all put in flight at once, so a few workers ask as much as many real
+    ones would: what is measured is the driver's and the gates' ceiling, not
+    a round trip.
     """
     import ray
 
@@ -707,15 +747,22 @@ def _noop(gate, token: str, items: list[tuple[int, str, str, str, float]]) -> li
     files = [(index, Path(src), Path(out_dir)) for index, src, out_dir, _root, _deadline in items]
     keys = {index: source_key(src) for index, src, _ in files}
     digest = {index: hashlib.sha256(b"noop\0" + str(src).encode()).hexdigest() for index, src, _ in files}
-    ask_all([{"kind": "lookup", "token": token, "index": i, "key": keys[i], "digest": digest[i], "preexisting": []}
-             for i, _, _ in files])
+    if not files:
+        return []
+    first = files[0][0]
+    ask_all([{"kind": "lookup", "token": token, "index": first, "key": keys[first], "digest": digest[first],
+              "preexisting": []}])
     rows = []
     commits = []
-    for index, src, out_dir in files:
+    for position, (index, src, out_dir) in enumerate(files):
         output = out_dir / f"{src.stem}.veiled.jpg"
         sha = hashlib.sha256(b"noop-output\0" + str(src).encode()).hexdigest()
+        following = None
+        if position + 1 < len(files):
+            n = files[position + 1][0]
+            following = {"index": n, "key": keys[n], "digest": digest[n], "preexisting": []}
         commits.append({"kind": "committing", "token": token, "index": index, "key": keys[index],
-                        "output": str(output), "output_sha256": sha})
+                        "output": str(output), "output_sha256": sha, "next": following})
         rows.append((index, Report(source=str(src), destination=str(output), passed=True, output_sha256=sha), "done"))
     ask_all(commits)
     return rows
