@@ -17,7 +17,8 @@ Who does what:
   It calls ``run_one`` with a ``GateManifest``: the manifest's questions and
   records go to the driver through a small ``Gate`` actor and wait for the
   answer, so the manifest's "committing before rename" rule holds across
-  machines; the hashing of sources and outputs stays on the worker.
+  machines; the hashing of sources and outputs stays on the worker. A file
+  costs one question: its commit carries the next file's lookup.
 * Ray Data's own retry rules are not used: it retries crashed tasks and
   restarts actors without limit, so a file that kills its worker would loop
   forever. Here Ray retries nothing (``max_task_retries=0``); the driver
@@ -418,7 +419,8 @@ class _Driver:
         self._start_actor()
         if unit.killed:
             reason = f"not finished {unit.deadline_s + KILL_MARGIN_S:.0f} s after it started; the driver killed its worker"
-        # The worker handles its files in order and asks about each one first: the last it asked about is the one it was on.
+        # The worker handles its files in order and asks about each one first: the last it asked about is the
+        # one it was on (or, when the death came between a commit and the next file, the next file: one attempt).
         culprit = unit.asked[-1] if unit.asked else unit.items[0].index
         for item in unit.items:
             self.crashed_dirs.add((Path(item.out_dir), Path(item.src).stem + ".veiled."))
