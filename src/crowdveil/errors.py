@@ -15,7 +15,12 @@ Each error carries ``hint``: what the user can do about it.
      │    └── WriteFailed           disk full, read-only folder, …
      ├── SetupError                 a part crowdveil needs is missing here (exit 3)
      │    └── ModelError            detector weights missing or tampered with
+     │         └── DeviceUnavailable  --device cuda asked for, but onnxruntime cannot use a GPU
+     ├── MissingExtra               an optional part (the Ray cluster engine) is not installed
+     ├── ClusterFailed              the cluster engine could not start or keep its workers
      ├── DetectionFailed            the detector crashed on this media
+     ├── DeadlineExceeded           one file took longer than the run allows it
+     ├── Quarantined                the file killed its worker process k times; not tried again
      └── VerificationFailed         the written result failed a check; nothing kept
 """
 
@@ -38,7 +43,12 @@ __all__ = [
     "WriteFailed",
     "SetupError",
     "ModelError",
+    "DeviceUnavailable",
+    "MissingExtra",
+    "ClusterFailed",
     "DetectionFailed",
+    "DeadlineExceeded",
+    "Quarantined",
     "VerificationFailed",
 ]
 
@@ -98,6 +108,28 @@ class SetupError(CrowdveilError):
 
 class ModelError(SetupError):
     hint = "Install the detector weights: run `crowdveil doctor --fix` (offline: add --find-links FOLDER_OF_WHEELS)."
+
+
+class DeviceUnavailable(ModelError):
+    hint = ("Install the GPU build (pip install 'crowdveil[gpu]', then pip install --force-reinstall --no-deps "
+            "onnxruntime-gpu), check that nvidia-smi sees the GPU, or run with --device cpu or --device auto.")
+
+
+class MissingExtra(CrowdveilError):
+    hint = "pip install 'crowdveil[cluster]'"
+
+
+class ClusterFailed(CrowdveilError):
+    hint = "Check the cluster with `ray status`; every machine needs crowdveil and its extras installed."
+
+
+class DeadlineExceeded(CrowdveilError):
+    hint = "Nothing was written for it. Run it alone with the local engine, or give the run a longer deadline."
+
+
+class Quarantined(CrowdveilError):
+    hint = ("Nothing was written for it. Run this file alone with the local engine (crowdveil FILE --out DIR) "
+            "to see the error, and report its format and size.")
 
 
 class DetectionFailed(CrowdveilError):

@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .detect.base import Detector
+from .detect.onnx_session import providers_used
 from .detect.registry import build_detector, build_verifier
 from .errors import DetectionFailed, VerificationFailed
 from .io.image import decode_image, encode_image, format_for_suffix, output_format
@@ -83,8 +84,10 @@ def anonymize(
         from .pipeline_video import anonymize_video
 
         dst = Path(dst) if dst is not None else default_destination(src, animation or "mp4", out_dir, neutral_stem)
-        return anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
-                               on_commit=on_commit, animation=animation)
+        report = anonymize_video(src, dst, config, fmt=fmt, detector=detector, verifier=verifier, progress=progress,
+                                 on_commit=on_commit, animation=animation)
+        report.providers = providers_used()
+        return report
     decoded = decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6), name=src.name)
     out_fmt = output_format(fmt, decoded.has_alpha)
     dst = Path(dst) if dst is not None else default_destination(src, out_fmt, out_dir, neutral_stem)
@@ -138,6 +141,7 @@ def anonymize(
             on_commit(dst, report.output_sha256)
         pending.commit(overwrite=config.overwrite)
     report.timings_ms["total"] = _ms(started)
+    report.providers = providers_used()
     return report
 
 

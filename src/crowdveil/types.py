@@ -279,6 +279,7 @@ class Report:
     # frame (``video["painted_max_frame"]`` says which); None when not measured.
     painted_pct: float | None = None
     error_type: str | None = None  # the class name of the error that failed the file (``errors``)
+    providers: list[str] = field(default_factory=list)  # onnxruntime execution providers that ran inference
 
     @property
     def face_count(self) -> int:

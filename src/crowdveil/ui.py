@@ -73,7 +73,9 @@ ERROR_IDS = {
     "UnsupportedFormat": "error.unsupported_format", "CorruptInput": "error.corrupt_input",
     "NotARegularFile": "error.not_a_regular_file", "TooLarge": "error.too_large", "OutputError": "error.output_error",
     "UnsafeOutputPath": "error.unsafe_output_path", "WriteFailed": "error.write_failed", "SetupError": "error.setup_error",
-    "ModelError": "error.model_error",
+    "ModelError": "error.model_error", "DeviceUnavailable": "error.device_unavailable",
+    "MissingExtra": "error.missing_extra", "ClusterFailed": "error.cluster_failed",
+    "DeadlineExceeded": "error.deadline_exceeded", "Quarantined": "error.quarantined",
     "DetectionFailed": "error.detection_failed", "VerificationFailed": "error.verification_failed",
 }
 
@@ -208,6 +210,40 @@ def progress_for(jobs: list, console: Console, *, enabled: bool, printed: set[in
                     printed.add(id(report))
 
         yield on_start, on_done, on_frames
+
+
+@contextmanager
+def cluster_progress(total: int, console: Console, *, enabled: bool, printed: set[int] | None = None) -> Iterator:
+    """Yield ``on_done(report, outcome)`` for the cluster engine: files done, failed and quarantined, files/s, ETA.
+
+    A failure is printed as it happens on a terminal (and added to ``printed``, so the
+    summary does not print it again).
+    """
+    if not enabled:
+        yield None
+        return
+    counts = {"done": 0, "failed": 0, "quarantined": 0}
+    with Progress(
+        TextColumn("[bold]" + t("progress.cluster")), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TextColumn(t("progress.eta")), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task("files", total=total, counts="", rate="")
+
+        def on_done(report: Report, outcome: str) -> None:
+            counts[outcome] = counts.get(outcome, 0) + 1
+            progress.advance(task)
+            speed = progress.tasks[task].speed or 0.0
+            progress.update(task, rate=t("progress.files_per_s", rate=f"{speed:.2f}"), counts=(
+                f"[green]{t('progress.done', n=counts['done'])}[/] [red]{t('progress.failed', n=counts['failed'])}[/] "
+                f"[yellow]{t('progress.quarantined', n=counts['quarantined'])}[/]"))
+            if not report.passed and console.is_terminal:
+                progress.console.print(failure_line(report), soft_wrap=True)
+                if printed is not None:
+                    printed.add(id(report))
+
+        yield on_done
 
 
 def _is_video(path) -> bool:

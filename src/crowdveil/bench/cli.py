@@ -2,6 +2,7 @@
 
 import click
 
+from .cluster import cluster_command
 from .photos import photos_command
 from .video import video_command
 
@@ -13,3 +14,4 @@ def bench() -> None:
 
 bench.add_command(photos_command)
 bench.add_command(video_command)
+bench.add_command(cluster_command)

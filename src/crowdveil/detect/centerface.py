@@ -13,7 +13,7 @@ import numpy as np
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import make_session
+from .onnx_session import make_session, session_key
 
 _STRIDE = 4
 _MULTIPLE = 32  # the network downsamples 32×: inputs are padded to a multiple
@@ -37,9 +37,10 @@ _SESSIONS: dict[str, object] = {}
 
 def _session():
     # One session per process: loading and rewriting the graph costs ~0.3 s.
-    if "centerface" not in _SESSIONS:
-        _SESSIONS["centerface"] = make_session(weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input)
-    return _SESSIONS["centerface"]
+    key = session_key("centerface")
+    if key not in _SESSIONS:
+        _SESSIONS[key] = make_session(weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input)
+    return _SESSIONS[key]
 
 
 class CenterFace(Detector):

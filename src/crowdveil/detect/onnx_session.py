@@ -1,18 +1,95 @@
-"""One place that turns verified weight bytes into an onnxruntime session."""
+"""One place that turns verified weight bytes into an onnxruntime session.
+
+Which device runs inference is a per-process choice (``use_device``): the
+detectors keep one session per process (``session_key``), a Ray actor is a
+process, so "one session per actor" is one call to ``use_device`` in the actor.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Callable
 
-from ..errors import ModelError
+from ..errors import DeviceUnavailable, ModelError
+
+DEVICES = ("auto", "cpu", "cuda")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+_LOCK = threading.Lock()
+_settings = {"device": "auto", "threads": None}
+# The providers the sessions made in this process actually run on (what the report says).
+_providers_used: set[str] = set()
+
+
+def use_device(device: str = "auto", *, threads: int | None = None) -> None:
+    """Where this process's sessions run from now on, and onnxruntime's intra-op threads.
+
+    ``threads`` matters in a worker: Ray sets only ``OMP_NUM_THREADS``, which
+    onnxruntime's own thread pool ignores; without it each actor starts one
+    thread per core of the whole node. ``None`` keeps ``CROWDVEIL_THREADS``
+    or onnxruntime's default.
+
+    Raises:
+        DeviceUnavailable: ``cuda`` asked for and onnxruntime has no CUDA provider.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    if device == "cuda":
+        check_cuda_available()
+    with _LOCK:
+        _settings["device"] = device
+        _settings["threads"] = threads
+
+
+def current_device() -> str:
+    return _settings["device"]
+
+
+def session_key(name: str) -> tuple:
+    """The cache key of a detector's per-process session: a new device or thread count means a new session."""
+    return (name, _settings["device"], _settings["threads"])
+
+
+def providers_used() -> list[str]:
+    """The execution providers of every session this process made, e.g. ``["CPUExecutionProvider"]``."""
+    return sorted(_providers_used)
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def check_cuda_available() -> None:
+    """Raise ``DeviceUnavailable`` unless the installed onnxruntime has a CUDA provider."""
+    if CUDA not in available_providers():
+        raise DeviceUnavailable(
+            "--device cuda: the installed onnxruntime has no CUDA provider (it is the CPU-only build, "
+            f"providers: {', '.join(available_providers())})"
+        )
+
+
+def wanted_providers(device: str) -> list[str]:
+    if device == "cpu":
+        return [CPU]
+    if device == "cuda":
+        return [CUDA, CPU]
+    return [p for p in (CUDA, CPU) if p in available_providers()]
 
 
 def make_session(model_bytes: bytes, *, rewrite: Callable | None = None):
-    """Create an InferenceSession; CUDA when onnxruntime-gpu finds a GPU, else CPU.
+    """Create an InferenceSession on the device chosen with ``use_device``.
 
     ``rewrite`` may edit the parsed ``onnx.ModelProto`` first (e.g. make a
     fixed input size dynamic).
+
+    Raises:
+        ModelError: onnxruntime cannot load the model.
+        DeviceUnavailable: ``cuda`` asked for and the session fell back to the CPU
+            (onnxruntime does so silently when CUDA or cuDNN libraries are missing).
     """
     import onnxruntime as ort
 
@@ -20,6 +97,7 @@ def make_session(model_bytes: bytes, *, rewrite: Callable | None = None):
         import onnx
 
         model_bytes = rewrite(onnx.load_from_string(model_bytes)).SerializeToString()
+    device, threads = _settings["device"], _settings["threads"]
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the CenterFace graph warns about unused initializers
     # Idle worker threads sleep instead of spinning: on 2 cores the spinning took the CPU
@@ -27,12 +105,32 @@ def make_session(model_bytes: bytes, *, rewrite: Callable | None = None):
     # slower with it). A lone 2048-px photo inference measured the same; a lone 640-px
     # one ~15 % slower, which the overlap in the video pipeline more than pays back.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    threads = os.environ.get("CROWDVEIL_THREADS")
+    threads = threads or os.environ.get("CROWDVEIL_THREADS")
     if threads:
         options.intra_op_num_threads = int(threads)
-    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    providers = [p for p in wanted if p in ort.get_available_providers()]
+    if device == "cuda":
+        check_cuda_available()
+        _preload_cuda_libraries(ort)
     try:
-        return ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+        session = ort.InferenceSession(model_bytes, sess_options=options, providers=wanted_providers(device))
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"could not load the detector model: {exc}") from exc
+    running = list(session.get_providers())
+    if device == "cuda" and CUDA not in running:
+        raise DeviceUnavailable(
+            "--device cuda: onnxruntime-gpu is installed but the session fell back to the CPU "
+            "(CUDA or cuDNN libraries missing or no GPU visible)"
+        )
+    with _LOCK:
+        _providers_used.add(running[0] if running else CPU)
+    return session
+
+
+def _preload_cuda_libraries(ort) -> None:
+    # onnxruntime-gpu ≥ 1.21 can load the CUDA/cuDNN libraries of the nvidia-* wheels itself.
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception:  # noqa: BLE001 - a missing library shows up as the fallback checked after
+            pass

@@ -21,7 +21,7 @@ import numpy as np
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import make_session
+from .onnx_session import make_session, session_key
 
 _STRIDES = (8, 16, 32)
 _MULTIPLE = 32  # inputs are padded (right, bottom) to a multiple of the largest stride
@@ -44,9 +44,10 @@ def _dynamic_input(model):
 def _session():
     # One session per process, shared by every thread (onnxruntime's run() is thread-safe).
     with _LOCK:
-        if "yunet" not in _SESSIONS:
-            _SESSIONS["yunet"] = make_session(weights.load_verified(weights.YUNET), rewrite=_dynamic_input)
-        return _SESSIONS["yunet"]
+        key = session_key("yunet")
+        if key not in _SESSIONS:
+            _SESSIONS[key] = make_session(weights.load_verified(weights.YUNET), rewrite=_dynamic_input)
+        return _SESSIONS[key]
 
 
 class YuNet(Detector):

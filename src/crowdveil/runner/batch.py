@@ -47,6 +47,9 @@ class Job:
 @dataclass
 class BatchResult:
     reports: list[Report] = field(default_factory=list)
+    # Cluster engine: source → why its worker died, once per death (retried, or quarantined at the limit).
+    retried: dict[str, list[str]] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)  # cluster engine: driver and gate CPU seconds
 
     @property
     def ok(self) -> bool:

@@ -56,9 +56,10 @@ import fcntl
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .. import __version__
 from ..config import Config
@@ -226,6 +227,8 @@ class Manifest:
         self._committing: dict[str, dict[str, Any]] = {}
         self._digests: dict[str, str] = {}  # source key → digest, so a source is hashed once per run
         self.removed_temp_files: list[Path] = []
+        self._deferred = 0  # depth of group_commit blocks
+        self._unsynced = False
 
     # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> "Manifest":
@@ -323,9 +326,35 @@ class Manifest:
             self._fh.seek(0, os.SEEK_END)
             self._fh.write(line)
             self._fh.flush()
+        except OSError as exc:
+            raise _as_write_failed(self.path, exc) from exc
+        self._unsynced = True
+        if not self._deferred:
+            self._sync()
+
+    def _sync(self) -> None:
+        try:
             os.fsync(self._fh.fileno())
         except OSError as exc:
             raise _as_write_failed(self.path, exc) from exc
+        self._unsynced = False
+
+    # -- group commit ---------------------------------------------------
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """Lines appended inside the block share one fsync, at its end.
+
+        The cluster driver answers its workers only after the block: what a
+        worker is told was recorded is on disk, with one fsync per round of
+        answers instead of one per line.
+        """
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
+            if not self._deferred and self._unsynced:
+                self._sync()
 
     # -- queries and records -------------------------------------------------
     def already_done(self, src: Path, out_dir: Path, neutral_stem: str | None = None) -> DoneEntry | None:
@@ -335,47 +364,37 @@ class Manifest:
             digest = self._source_digest(key, src)
         except (OSError, InputError):
             return None  # unreadable source or not a regular file: the pipeline reports why
+        prior = self.lookup(key, digest)
+        done, adopted = check_prior(prior, self.folder, src, out_dir, neutral_stem)
+        if adopted:
+            self.record_done_for(key, digest, done.output, done.output_sha256, [], [],
+                                 started_at=prior.started_at, adopted=True)
+        return done
+
+    def lookup(self, key: str, digest: str) -> "Prior":
+        """What the manifest says about the source ``key`` with bytes ``digest``, files unchecked.
+
+        Split from ``already_done`` for the cluster: the driver, the manifest's
+        only writer, answers from its memory; the worker that holds the files
+        checks them (``check_prior``).
+        """
+        done = None
         entry = self._done.get(key)
         if entry is not None and entry.get("source") == digest and entry.get("settings") == self.settings:
-            output = self.folder / entry.get("output", "")
-            if (
-                output.is_file()
-                and output.name in {c.name for c in candidate_outputs(src, out_dir, neutral_stem)}
-                and output.parent.resolve() == Path(out_dir).resolve()
-                and _sha256_or_none(output) == entry.get("output_sha256")
-            ):
-                return DoneEntry(output, entry["output_sha256"], entry.get("faces", []), entry.get("metadata_removed", []),
-                                 entry.get("painted") or {})
-        return self._adopt_committed(src, out_dir, key, digest, neutral_stem)
-
-    def _adopt_committed(self, src: Path, out_dir: Path, key: str, digest: str,
-                         neutral_stem: str | None = None) -> DoneEntry | None:
-        """An output the interrupted run renamed into place after all checks passed,
-        but was killed before its ``done`` line: the file whose name and sha256
-        its ``committing`` line recorded, and no other."""
+            done = {"output": entry.get("output", ""), "output_sha256": entry.get("output_sha256"),
+                    "faces": entry.get("faces", []), "metadata_removed": entry.get("metadata_removed", []),
+                    "painted": entry.get("painted") or {}}
+        committing = None
         started = self._started.get(key)
-        if started is None or started.get("source") != digest or started.get("settings") != self.settings:
-            return None
-        if key in self._done and self._done[key].get("started_at") == started.get("started_at"):
-            return None  # that start finished and was recorded; its output changed since
-        committing = self._committing.get(key)
-        if committing is None or committing.get("started_at") != started.get("started_at"):
-            return None  # killed before any output passed its checks
-        preexisting = set(started.get("preexisting", []))
-        fresh = [c for c in candidate_outputs(src, out_dir, neutral_stem)
-                 if c.is_file() and self._rel(c) not in preexisting]
-        if len(fresh) != 1 or self._rel(fresh[0]) != committing.get("output"):
-            return None
-        digest_of_output = _sha256_or_none(fresh[0])
-        if digest_of_output is None or digest_of_output != committing.get("output_sha256"):
-            return None
-        done = DoneEntry(fresh[0], digest_of_output, [], [])
-        self._append({"event": "done", "source_key": key, "source": digest, "settings": self.settings,
-                      "output": self._rel(done.output), "output_sha256": done.output_sha256,
-                      "started_at": started.get("started_at"), "adopted": True})
-        self._done[key] = {"source": digest, "settings": self.settings, "output": self._rel(done.output),
-                           "output_sha256": done.output_sha256, "started_at": started.get("started_at")}
-        return done
+        if started is not None and started.get("source") == digest and started.get("settings") == self.settings:
+            finished = key in self._done and self._done[key].get("started_at") == started.get("started_at")
+            entry = self._committing.get(key)
+            # An output renamed into place after all checks passed by a run killed before its
+            # ``done`` line; not one whose start finished and was recorded (its output changed since).
+            if not finished and entry is not None and entry.get("started_at") == started.get("started_at"):
+                committing = {"output": entry.get("output"), "output_sha256": entry.get("output_sha256")}
+        return Prior(done, committing, tuple(started.get("preexisting", [])) if started else (),
+                     started.get("started_at") if started else None)
 
     def record_started(self, src: Path, out_dir: Path, neutral_stem: str | None = None) -> None:
         key = source_key(src)
@@ -383,17 +402,23 @@ class Manifest:
             digest = self._source_digest(key, src)
         except (OSError, InputError):
             return
+        self.record_started_for(key, digest, preexisting_outputs(self.folder, src, out_dir, neutral_stem))
+
+    def record_started_for(self, key: str, digest: str, preexisting: Iterable[str]) -> str:
+        """``started`` for a source hashed elsewhere (a worker); returns its ``started_at``."""
         entry = {
             "event": "started", "source_key": key, "source": digest, "settings": self.settings,
-            "started_at": os.urandom(8).hex(),
-            "preexisting": sorted(self._rel(c) for c in candidate_outputs(src, out_dir, neutral_stem) if c.exists()),
+            "started_at": os.urandom(8).hex(), "preexisting": sorted(preexisting),
         }
         self._append(entry)
         self._started[key] = entry
+        return entry["started_at"]
 
     def record_committing(self, src: Path, output: Path, output_sha256: str) -> None:
-        """The verified bytes about to be renamed to ``output`` (see ``_adopt_committed``)."""
-        key = source_key(src)
+        """The verified bytes about to be renamed to ``output`` (see ``check_prior``)."""
+        self.record_committing_for(source_key(src), output, output_sha256)
+
+    def record_committing_for(self, key: str, output: Path, output_sha256: str) -> None:
         started = self._started.get(key, {})
         entry = {"event": "committing", "source_key": key, "started_at": started.get("started_at"),
                  "output": self._rel(Path(output)), "output_sha256": output_sha256}
@@ -404,14 +429,26 @@ class Manifest:
                     painted: dict[str, Any] | None = None) -> None:
         key = source_key(src)
         started = self._started.get(key, {})
+        self.record_done_for(key, started.get("source") or self._source_digest(key, src), output, output_sha256,
+                             faces, metadata_removed, painted=painted)
+
+    def record_done_for(self, key: str, digest: str | None, output: Path, output_sha256: str, faces: Iterable[dict],
+                        metadata_removed: list[str], *, started_at: str | None = None, adopted: bool = False,
+                        painted: dict[str, Any] | None = None) -> None:
+        """``done`` for ``key``; ``digest`` and ``started_at`` default to its latest ``started`` line's."""
+        started = self._started.get(key, {})
         entry = {
-            "event": "done", "source_key": key, "source": started.get("source") or self._source_digest(key, src),
+            "event": "done", "source_key": key, "source": digest or started.get("source"),
             "settings": self.settings, "output": self._rel(Path(output)), "output_sha256": output_sha256,
-            "started_at": started.get("started_at"),
-            "faces": [{"box": f.get("box"), "score": f.get("score")} for f in faces],
-            "metadata_removed": list(metadata_removed),
-            **({"painted": painted} if painted else {}),
+            "started_at": started_at or started.get("started_at"),
         }
+        if adopted:
+            entry["adopted"] = True
+        else:
+            entry["faces"] = [{"box": f.get("box"), "score": f.get("score")} for f in faces]
+            entry["metadata_removed"] = list(metadata_removed)
+            if painted:
+                entry["painted"] = painted
         self._append(entry)
         self._done[key] = entry
 
@@ -421,10 +458,71 @@ class Manifest:
         return self._digests[key]
 
     def _rel(self, path: Path) -> str:
-        try:
-            return str(Path(path).relative_to(self.folder))
-        except ValueError:
-            return str(Path(os.path.relpath(path, self.folder)))
+        return relative_name(self.folder, path)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What a manifest recorded about one source (same bytes, same settings), before any file is checked.
+
+    ``done``: its latest verified output. ``committing``: the output a killed
+    run renamed into place after every check passed, before its ``done``
+    line; with ``preexisting``, the candidate names that existed when that
+    run started.
+    """
+
+    done: dict[str, Any] | None = None
+    committing: dict[str, Any] | None = None
+    preexisting: tuple[str, ...] = ()
+    started_at: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.done is None and self.committing is None
+
+
+def check_prior(prior: Prior, folder: Path, src: Path, out_dir: Path,
+                neutral_stem: str | None = None) -> tuple[DoneEntry | None, bool]:
+    """``(the verified output, adopted)`` when the files on disk are what ``prior`` recorded.
+
+    ``adopted``: the output of a run killed between its rename and its
+    ``done`` line, the file whose name and sha256 its ``committing`` line
+    recorded, and no other. Any other file at the expected name (a copy
+    made while the run was interrupted, the original itself) was never
+    verified; a name alone proves nothing.
+    """
+    folder = Path(folder)
+    if prior.done is not None:
+        output = folder / prior.done.get("output", "")
+        if (
+            output.is_file()
+            and output.name in {c.name for c in candidate_outputs(src, out_dir, neutral_stem)}
+            and output.parent.resolve() == Path(out_dir).resolve()
+            and _sha256_or_none(output) == prior.done.get("output_sha256")
+        ):
+            return DoneEntry(output, prior.done["output_sha256"], prior.done.get("faces", []),
+                             prior.done.get("metadata_removed", []), prior.done.get("painted") or {}), False
+    if prior.committing is not None:
+        preexisting = set(prior.preexisting)
+        fresh = [c for c in candidate_outputs(src, out_dir, neutral_stem)
+                 if c.is_file() and relative_name(folder, c) not in preexisting]
+        if len(fresh) == 1 and relative_name(folder, fresh[0]) == prior.committing.get("output"):
+            digest = _sha256_or_none(fresh[0])
+            if digest is not None and digest == prior.committing.get("output_sha256"):
+                return DoneEntry(fresh[0], digest, [], []), True
+    return None, False
+
+
+def preexisting_outputs(folder: Path, src: Path, out_dir: Path, neutral_stem: str | None = None) -> list[str]:
+    """The candidate output names of ``src`` that exist now (a ``started`` line's ``preexisting``)."""
+    return sorted(relative_name(folder, c) for c in candidate_outputs(src, out_dir, neutral_stem) if c.exists())
+
+
+def relative_name(folder: Path, path: Path) -> str:
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return str(Path(os.path.relpath(path, folder)))
 
 
 def _sha256_or_none(path: Path) -> str | None:
