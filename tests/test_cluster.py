@@ -9,6 +9,7 @@ No network beyond the loopback: the cluster is local.
 from __future__ import annotations
 
 import json
+import time
 import os
 import shutil
 import sys
@@ -28,7 +29,7 @@ from crowdveil.cli import EXIT, main  # noqa: E402
 from crowdveil.config import Config  # noqa: E402
 from crowdveil.demo import make_crowd, phone_exif  # noqa: E402
 from crowdveil.runner.batch import plan_jobs  # noqa: E402
-from crowdveil.runner.manifest import MANIFEST_NAME, source_key  # noqa: E402
+from crowdveil.runner.manifest import manifest_path, source_key  # noqa: E402
 from crowdveil.runner.ray_engine import ClusterSettings, run_on_ray  # noqa: E402
 
 from conftest import exiftool_tags, no_temp_files, sha256  # noqa: E402
@@ -80,7 +81,7 @@ def crowd_photos(folder: Path, count: int, *, names=None) -> list[Path]:
 
 
 def done_lines(out: Path) -> Counter:
-    lines = [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in manifest_path(out).read_text().splitlines() if line.strip()]
     return Counter(entry["source_key"] for entry in lines if entry.get("event") == "done")
 
 
@@ -136,14 +137,21 @@ class KillNodeMidRun:
 
 
 class MarkNode:
-    """``before_file`` in the workers: which node begins which file."""
+    """``before_file`` in the workers: which node begins which file.
 
-    def __init__(self, marks: Path) -> None:
-        self.marks = marks
+    On the node to be killed a file then takes ``linger`` seconds longer, so the kill
+    (on the driver, when another file finishes) lands while that node is on a file: a
+    loaded machine otherwise let the node finish and report before the kill.
+    """
+
+    def __init__(self, marks: Path, slow_node: str | None = None, linger: float = 3.0) -> None:
+        self.marks, self.slow_node, self.linger = marks, slow_node, linger
 
     def __call__(self, src: Path) -> None:
         node = ray.get_runtime_context().get_node_id()
         (self.marks / f"{node}@{src.name}").touch()
+        if node == self.slow_node:
+            time.sleep(self.linger)
 
 
 def test_worker_node_killed_mid_run_then_rerun(two_nodes, tmp_path):
@@ -153,7 +161,7 @@ def test_worker_node_killed_mid_run_then_rerun(two_nodes, tmp_path):
     jobs = plan_jobs([src], out)
     kill = KillNodeMidRun(two_nodes, marks)
 
-    first = run_on_ray(jobs, FAST, ClusterSettings(workers=2, before_file=MarkNode(marks)), on_done=kill)
+    first = run_on_ray(jobs, FAST, ClusterSettings(workers=2, before_file=MarkNode(marks, kill.node_id)), on_done=kill)
 
     assert kill.killed, "the worker node never began a file before the others finished"
     assert first.retried, "the killed node was on a file: it must have been retried elsewhere"
@@ -168,7 +176,8 @@ def test_worker_node_killed_mid_run_then_rerun(two_nodes, tmp_path):
     assert all(any(c.name == "already done" for c in r.checks) for r in again.reports)
     assert_verified_and_clean(again.reports, out)
     assert set(done_lines(out).values()) == {1}  # the rerun adds no second done
-    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME] + [p.stem + ".veiled.jpg" for p in photos])
+    # Only the outputs: the resume state lives in the state directory (issue 12).
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.stem + ".veiled.jpg" for p in photos)
 
 
 class CrashOn:
@@ -238,7 +247,7 @@ def test_a_committed_file_whose_report_was_lost_is_adopted_not_redone(two_nodes,
     assert all(r.passed for r in result.reports)
     assert any(c.name == "already done" for c in first.checks)  # adopted: the verified output, not a second run
     assert list(result.retried) == [str(src / "crowd01.jpg")]
-    lines = [json.loads(x) for x in (out / MANIFEST_NAME).read_text().splitlines()]
+    lines = [json.loads(x) for x in manifest_path(out).read_text().splitlines()]
     adopted = [e for e in lines if e.get("event") == "done" and e.get("adopted")]
     assert [e["output"] for e in adopted] == ["crowd00.veiled.jpg"]
     assert set(done_lines(out).values()) == {1}

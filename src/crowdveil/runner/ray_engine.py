@@ -604,6 +604,7 @@ class GateManifest:
                  before_file: Callable[[Path], None] | None = None, *, prefetched: dict | None = None,
                  following: tuple[int, Path, Path, Path] | None = None, cache: dict | None = None) -> None:
         self.folder = Path(folder)
+        self.output_tree = True  # the engine writes into --out only: crowdveil's own output folder
         self._gate, self._token, self._index = gate, token, index
         self._before_file = before_file
         # One question per file instead of two: the commit of this file carries the lookup of the
