@@ -16,9 +16,11 @@ from ..config import Config
 PIXELS_ACROSS = 4
 
 
-def paint_region(patch: np.ndarray, mask: np.ndarray, config: Config) -> np.ndarray:
+def paint_region(patch: np.ndarray, mask: np.ndarray, config: Config, pixels_across: float = PIXELS_ACROSS) -> np.ndarray:
     h, w = patch.shape[:2]
-    small = cv2.resize(patch, (PIXELS_ACROSS, max(1, round(PIXELS_ACROSS * h / max(w, 1)))), interpolation=cv2.INTER_AREA)
+    across = max(1, round(pixels_across))
+    small = cv2.resize(patch, (across, max(1, round(across * h / max(w, 1)))), interpolation=cv2.INTER_AREA)
     big = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    sigma = max(1.0, max(h, w) / 6)
+    # The radius follows the reduction (size / 6 at 4 px across) so the look stays a smooth blur.
+    sigma = max(1.0, max(h, w) / (1.5 * pixels_across))
     return cv2.GaussianBlur(big, (0, 0), sigma)

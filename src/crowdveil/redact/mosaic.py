@@ -14,8 +14,8 @@ from ..config import Config
 BLOCKS_ACROSS = 5
 
 
-def paint_region(patch: np.ndarray, mask: np.ndarray, config: Config) -> np.ndarray:
+def paint_region(patch: np.ndarray, mask: np.ndarray, config: Config, blocks_across: float = BLOCKS_ACROSS) -> np.ndarray:
     h, w = patch.shape[:2]
-    block = max(2, int(np.ceil(max(h, w) / BLOCKS_ACROSS)))
+    block = max(2, int(np.ceil(max(h, w) / blocks_across)))
     small = cv2.resize(patch, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
