@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .config import PRESETS, SHAPES, STYLES, Config
+from .config import COVERS, PRESETS, SHAPES, STYLES, Config
 from .errors import CrowdveilError, ModelError
 from .ui import shown
 
@@ -73,16 +73,19 @@ def main() -> None:
               help="Write a JSON report of every file (file names only: no folders, no digest of the original).")
 @click.option("--report-provenance", is_flag=True,
               help="Also put the originals' full paths and sha256 in the report (for archives; never share it with the outputs).")
+@click.option("--cover", default="faces", show_default=True, callback=lambda ctx, param, value: _covers(value),
+              help="What to cover, comma-separated: faces (always), text (plates, badges, signs; photos only), "
+                   "bodies (each face's body, from its size). Example: --cover text,bodies")
 @click.option("-q", "--quiet", is_flag=True, help="Only print failures.")
 def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite, report_path,
-                  report_provenance, quiet):
+                  report_provenance, cover, quiet):
     """Anonymize photos and videos (files, folders, globs)."""
     from .runner.batch import plan_jobs, run_batch
     from .ui import print_summary, progress_for
 
     config = Config(
         style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold, padding=padding,
-        keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite,
+        keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite, cover=cover,
     )
     jobs = plan_jobs(inputs, out_dir)
     if not jobs:
@@ -94,6 +97,15 @@ def anonymize_cmd(inputs, out_dir, style, shape, fast, threshold, padding, audio
         files = [_report_entry(r, provenance=report_provenance) for r in result.reports]
         report_path.write_text(json.dumps({"version": __version__, "files": files}, indent=2))
     sys.exit(EXIT["ok"] if result.ok else EXIT["failed"])
+
+
+def _covers(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = [n for n in names if n not in COVERS]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not something crowdveil covers; use a comma list of "
+                                 f"{', '.join(COVERS)}")
+    return names
 
 
 @main.command("audit")

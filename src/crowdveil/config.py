@@ -6,9 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Config", "STYLES", "SHAPES", "PRESETS"]
+__all__ = ["Config", "STYLES", "SHAPES", "PRESETS", "COVERS"]
 
 STYLES = ("fill", "mosaic", "blur")
+# What a run covers: faces always; text (plates, badges, signs) and whole bodies on request.
+COVERS = ("faces", "text", "bodies")
 SHAPES = ("box", "ellipse")
 PRESETS = ("default", "fast")
 
@@ -35,6 +37,11 @@ class Config:
         jpeg_quality: quality of JPEG outputs.
         keep_audio: video only; audio is dropped by default (voices identify).
         overwrite: replace an existing *output* file (never an original).
+        cover: what to cover besides faces, which are always covered: ``text``
+            (licence plates, badges, signs: found by a text detector, verified
+            like faces) and ``bodies`` (each face's body, from the face's size
+            and place; a body whose head is hidden or out of frame is missed).
+            Any order; kept in the order of ``COVERS``, with ``faces`` first.
     """
 
     style: Literal["fill", "mosaic", "blur"] = "fill"
@@ -48,8 +55,14 @@ class Config:
     jpeg_quality: int = 92
     keep_audio: bool = False
     overwrite: bool = False
+    cover: tuple[str, ...] = ("faces",)
 
     def __post_init__(self) -> None:
+        cover = (self.cover,) if isinstance(self.cover, str) else tuple(self.cover)
+        unknown = [c for c in cover if c not in COVERS]
+        if unknown:
+            raise ValueError(f"cover must be among {COVERS}, not {unknown[0]!r}")
+        object.__setattr__(self, "cover", tuple(c for c in COVERS if c in cover or c == "faces"))
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
         if self.shape not in SHAPES:

@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .config import Config
 from .detect.base import Detector
+from .detect.cover import with_covers
 from .detect.registry import build_detector, build_verifier
 from .errors import DetectionFailed, VerificationFailed
 from .io.image import decode_image, encode_image, format_for_suffix, output_format
@@ -95,8 +96,8 @@ def anonymize(
     report.metadata_removed = audit_bytes(data).kinds
     report.timings_ms["decode"] = _ms(started)
 
-    detector = detector or build_detector(config.preset, config.threshold)
-    verifier = verifier or build_verifier(config.preset, config.threshold)
+    detector = with_covers(detector or build_detector(config.preset, config.threshold), config)
+    verifier = with_covers(verifier or build_verifier(config.preset, config.threshold), config)
     report.models = {**detector.models, **verifier.models}
     t = time.perf_counter()
     faces = detect(detector, decoded.pixels) if regions is None else regions
@@ -112,16 +113,23 @@ def anonymize(
                                  store=store, name=dst.name)
         faces, written, leftover = result.faces, result.written, result.leftover
         report.notes += [f"verification found {n} more face(s); redacted them too" for n in result.repaired]
+        if "bodies" in config.cover:
+            bodies = int((result.regions.kind.astype(str) == "body").sum())
+            report.notes.append(f"{bodies} body region(s) covered, derived from the faces found")
         for key, ms in result.timings_ms.items():
             report.timings_ms[key] = report.timings_ms.get(key, 0) + ms
         report.checks = [metadata_check(written)]
         report.check("decodes at the same size", result.reread_shape == decoded.pixels.shape[:2],
                      f"{result.reread_shape[1]}×{result.reread_shape[0]}")
+        text_left = leftover.kind.astype(str) == "text"
         report.check(
             "no face left outside the redacted regions",
-            not len(leftover),
-            f"re-detected by {getattr(verifier, 'name', 'the verifier')}: {len(leftover)} left",
+            not (~text_left).any(),
+            f"re-detected by {getattr(verifier, 'name', 'the verifier')}: {int((~text_left).sum())} left",
         )
+        if "text" in config.cover:
+            report.check("no text left outside the redacted regions", not text_left.any(),
+                         f"re-detected by {getattr(verifier, 'name', 'the verifier')}: {int(text_left.sum())} left")
         report.faces = faces.to_list()
         report.output_sha256 = hashlib.sha256(written).hexdigest()
         report.passed = all(c.passed for c in report.checks)
@@ -173,7 +181,7 @@ def redact_verified(
     repaired: list[int] = []
     for round_ in range(REPAIR_ROUNDS + 1):
         t = time.perf_counter()
-        painted_regions = redaction_regions(faces, config.padding, width, height)
+        painted_regions = redaction_regions(faces, config.padding, width, height, bodies="bodies" in config.cover)
         painted = paint(pixels, painted_regions, config)
         written = store(encode_image(painted, out_fmt, jpeg_quality=config.jpeg_quality))
         timings["redact+encode"] += _ms(t)
@@ -185,7 +193,9 @@ def redact_verified(
         if not len(leftover) or round_ == REPAIR_ROUNDS:
             break
         repaired.append(len(leftover))
-        faces = Detections.merge([faces, leftover.replace(kind=np.full(len(leftover), "face", object))])
+        # Text the verifier still reads is repainted as text (its own padding); anything else as a face.
+        kinds = np.where(leftover.kind.astype(str) == "text", "text", "face").astype(object)
+        faces = Detections.merge([faces, leftover.replace(kind=kinds)])
     return Redaction(faces, painted_regions, written, reread.pixels.shape[:2], leftover, repaired, timings)
 
 

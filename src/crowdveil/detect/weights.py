@@ -81,3 +81,16 @@ CANDIDATE_CLASSIFIER = WeightFile(
     sha256="9222486fe2a81fc5248c7279c0e298be2c6b38d530ec0c60dd971147a925bd27",
     install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
 )
+
+# PaddleOCR's PP-OCRv4 text detector (Apache-2.0), shipped in rapidocr-onnxruntime, whose
+# dependencies include the GUI build of OpenCV: installed --no-deps, only this file is read.
+PPOCR_TEXT_DET = WeightFile(
+    name="ppocr-v4-text-det",
+    package="rapidocr_onnxruntime",
+    relative_path="models/ch_PP-OCRv4_det_infer.onnx",
+    sha256="d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    install_hint=(
+        "pip install --no-deps 'rapidocr-onnxruntime==1.4.4'  "
+        "(only its text-detector ONNX file is used; the package itself is never imported)"
+    ),
+)

@@ -7,7 +7,7 @@ import numpy as np
 from ..config import Config
 from ..types import Detections
 from . import blur, fill, mosaic
-from .regions import outer_int_box, single_region_mask
+from .regions import outer_int_box, region_shape, single_region_mask
 
 _STYLES = {"fill": fill.paint_region, "mosaic": mosaic.paint_region, "blur": blur.paint_region}
 
@@ -33,8 +33,8 @@ def paint(pixels: np.ndarray, regions: Detections, config: Config, *, strength: 
                 out[y1:y2, x1:x2, 3] = 255
         return out
     paint_region = _STYLES[config.style]
-    for box in regions.xyxy:
-        (x1, y1, x2, y2), local = single_region_mask(h, w, box, config.shape)
+    for box, kind in zip(regions.xyxy, regions.kind):
+        (x1, y1, x2, y2), local = single_region_mask(h, w, box, region_shape(kind, config.shape))
         if not local.any():
             continue
         patch = out[y1:y2, x1:x2, :3]
