@@ -55,14 +55,16 @@ def regions_from_probability(prob: np.ndarray, threshold: float = PIXEL_THRESHOL
                              region_threshold: float = REGION_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (x1 y1 x2 y2, map pixels) and scores of the text regions of a DB probability map."""
     binary = (prob > threshold).astype(np.uint8)
-    binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    # PaddleOCR dilates the text mask by 2 × 2 before finding its parts (close letters join into a line).
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(binary, np.ones((2, 2), np.uint8)),
+                                                               connectivity=8)
     boxes, scores = [], []
     for i in range(1, count):
         x, y, w, h, _area = stats[i]
         if min(w, h) < MIN_SIDE:
             continue
-        score = float(prob[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i].mean())
+        inside = (labels[y : y + h, x : x + w] == i) & (binary[y : y + h, x : x + w] > 0)
+        score = float(prob[y : y + h, x : x + w][inside].mean())
         if score < region_threshold:
             continue
         grow = w * h * UNCLIP_RATIO / (2 * (w + h))  # DB's unclip distance for a w × h kernel

@@ -1,7 +1,8 @@
 """Whole bodies from the faces found: no person detector ships its weights on PyPI.
 
 A face box sets the scale of the person under it: an adult is about 7.5
-heads tall (about 8 face-box heights from chin to feet) and, arms at the side,
+heads tall (chin to feet about 9 heights of a detector's box, which hugs the inner face)
+and, arms at the side,
 about three and a half face widths wide. Each face
 gets one region from the top of its hair down to where its feet would be,
 clipped by the frame; regions of people that overlap are merged into the box
@@ -22,7 +23,7 @@ from ..types import Detections, box_coverage
 KIND = "body"
 # In face heights above the face box (hair), below it (chin to feet), and face widths to each side of its centre.
 ABOVE = 0.6
-BELOW = 8.0
+BELOW = 9.0
 HALF_WIDTH = 1.8
 # Two bodies merge when their overlap is at least this share of the smaller one.
 MERGE_OVERLAP = 0.1
