@@ -141,7 +141,8 @@ def test_a_file_whose_text_the_verifier_still_reads_is_refused_and_not_written(t
                                                                               fast_detector):
     src, _ = text_photo
     wandering = WanderingText()
-    monkeypatch.setitem(cover._TEXT, "text", wandering)
+    monkeypatch.setitem(cover._TEXT, "detector", wandering)
+    monkeypatch.setitem(cover._TEXT, "verifier", wandering)
     with pytest.raises(VerificationFailed, match="no text left") as caught:
         anonymize(src, tmp_path / "out.jpg", Config(cover=("text",)), detector=fast_detector)
     assert not (tmp_path / "out.jpg").exists()
@@ -166,9 +167,9 @@ def test_a_body_hangs_below_its_face_scaled_by_it_and_clipped_by_the_frame():
     faces = Detections.from_boxes([[100, 50, 140, 100]])  # 40 wide, 50 tall
     body, = body_regions(faces, 1000, 1000)
     assert body.kind.tolist() == ["body"]
-    assert body.xyxy[0].tolist() == pytest.approx([120 - 1.8 * 40, 50 - 0.6 * 50, 120 + 1.8 * 40, 100 + 9 * 50])
+    assert body.xyxy[0].tolist() == pytest.approx([120 - 2 * 40, 50 - 0.6 * 50, 120 + 2 * 40, 100 + 9 * 50])
     clipped, = body_regions(faces, 1000, 300)
-    assert clipped.xyxy[0].tolist() == pytest.approx([48, 20, 192, 300])
+    assert clipped.xyxy[0].tolist() == pytest.approx([40, 20, 200, 300])
     # Text and hand-drawn regions have no body.
     assert not len(body_regions(Detections.from_boxes([[0, 0, 10, 10]], kind="text"), 100, 100))
 

@@ -31,6 +31,7 @@ from .verify.checks import metadata_check, residual_faces
 # Rounds in which faces the verifier finds in the output are added and the
 # image repainted; a face still found after that fails the file.
 REPAIR_ROUNDS = 2
+REPAIR_TEXT_GROWTH = 1.0
 
 
 def anonymize(
@@ -97,7 +98,7 @@ def anonymize(
     report.timings_ms["decode"] = _ms(started)
 
     detector = with_covers(detector or build_detector(config.preset, config.threshold), config)
-    verifier = with_covers(verifier or build_verifier(config.preset, config.threshold), config)
+    verifier = with_covers(verifier or build_verifier(config.preset, config.threshold), config, "verifier")
     report.models = {**detector.models, **verifier.models}
     t = time.perf_counter()
     faces = detect(detector, decoded.pixels) if regions is None else regions
@@ -193,9 +194,14 @@ def redact_verified(
         if not len(leftover) or round_ == REPAIR_ROUNDS:
             break
         repaired.append(len(leftover))
-        # Text the verifier still reads is repainted as text (its own padding); anything else as a face.
-        kinds = np.where(leftover.kind.astype(str) == "text", "text", "face").astype(object)
-        faces = Detections.merge([faces, leftover.replace(kind=kinds)])
+        # Text the verifier still reads is repainted as text, grown by its height on every side: what
+        # it finds next to a painted box is most often the rest of a line (a faint watermark across
+        # the photo is found piece by piece). Anything else is repainted as a face.
+        is_text = leftover.kind.astype(str) == "text"
+        grow = np.where(is_text, leftover.height * REPAIR_TEXT_GROWTH, 0)[:, None] * np.array([-1, -1, 1, 1], np.float32)
+        leftover = leftover.replace(xyxy=(leftover.xyxy + grow).astype(np.float32),
+                                    kind=np.where(is_text, "text", "face").astype(object))
+        faces = Detections.merge([faces, leftover])
     return Redaction(faces, painted_regions, written, reread.pixels.shape[:2], leftover, repaired, timings)
 
 

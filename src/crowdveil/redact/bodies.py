@@ -3,7 +3,7 @@
 A face box sets the scale of the person under it: an adult is about 7.5
 heads tall (chin to feet about 9 heights of a detector's box, which hugs the inner face)
 and, arms at the side,
-about three and a half face widths wide. Each face
+about four face widths wide. Each face
 gets one region from the top of its hair down to where its feet would be,
 clipped by the frame; regions of people that overlap are merged into the box
 enclosing them, so a dense crowd becomes one covered band rather than
@@ -24,7 +24,7 @@ KIND = "body"
 # In face heights above the face box (hair), below it (chin to feet), and face widths to each side of its centre.
 ABOVE = 0.6
 BELOW = 9.0
-HALF_WIDTH = 1.8
+HALF_WIDTH = 2.0
 # Two bodies merge when their overlap is at least this share of the smaller one.
 MERGE_OVERLAP = 0.1
 _FROM_KINDS = ("face",)
