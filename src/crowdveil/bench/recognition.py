@@ -217,8 +217,9 @@ def _progress(label: str) -> None:
     print(f"  {label}", file=sys.stderr, flush=True)
 
 
-def run_recognition(faces: list[Face], curve: bool = True, shapes: tuple[str, ...] = ("box", "ellipse")) -> dict:
-    """Every style and shape at its default, the curves (box shape), and an unredacted control."""
+def run_recognition(faces: list[Face], curve: dict[str, tuple[float, ...]] | None = None,
+                    shapes: tuple[str, ...] = ("box", "ellipse")) -> dict:
+    """Every style and shape at its default, the curves (``curve``: strengths per style, box shape), and a control."""
     from ..config import STYLES, Config
     from ..redact import blur, mosaic
 
@@ -261,7 +262,7 @@ def run_recognition(faces: list[Face], curve: bool = True, shapes: tuple[str, ..
         shape = shapes[0]
         prepared = prepared_by_shape[shape]
         shapes_of = [p.shape for p in prepared]
-        for style, strengths in CURVE.items():
+        for style, strengths in curve.items():
             points = []
             for strength in strengths:
                 probes = recognizer.embed(
@@ -271,6 +272,11 @@ def run_recognition(faces: list[Face], curve: bool = True, shapes: tuple[str, ..
                 _progress(f"curve {style} {strength}: {points[-1]}")
             report["curve"][style] = {"shape": shape, "points": points}
     return report
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -315,7 +321,12 @@ def markdown_table(report: dict) -> str:
 @click.option("--min-face", type=click.IntRange(min=16), default=MIN_FACE, show_default=True,
               help="Smallest face (px, width and height) measured.")
 @click.option("--curve/--no-curve", default=True, help="Also draw the curve of match rate against strength.")
-def recognition_command(data_dir: Path | None, json_path: Path | None, limit: int, min_face: int, curve: bool) -> None:
+@click.option("--mosaic-curve", default=",".join(map(str, CURVE["mosaic"])), show_default=True, metavar="N,N…",
+              help="Mosaic strengths of the curve: blocks across a region.")
+@click.option("--blur-curve", default=",".join(map(str, CURVE["blur"])), show_default=True, metavar="N,N…",
+              help="Blur strengths of the curve: pixels across a region before it is smoothed.")
+def recognition_command(data_dir: Path | None, json_path: Path | None, limit: int, min_face: int, curve: bool,
+                        mosaic_curve: str, blur_curve: str) -> None:
     """Can dlib's face recognizer match faces redacted by each style? Rank-1 and AUC against chance."""
     if data_dir is None:
         data_dir = DEFAULT_DATA
@@ -327,7 +338,14 @@ def recognition_command(data_dir: Path | None, json_path: Path | None, limit: in
         raise click.UsageError(f"cannot read the ground truth: {exc}") from exc
     if len(faces) < 2:
         raise click.UsageError(f"{data_dir} has {len(faces)} faces of at least {min_face} px; two or more are needed")
-    report = run_recognition(faces, curve=curve)
+    try:
+        strengths = {style: tuple(_number(v) for v in text.split(",") if v.strip())
+                     for style, text in (("mosaic", mosaic_curve), ("blur", blur_curve))}
+    except ValueError as exc:
+        raise click.UsageError(f"curve strengths are comma-separated numbers: {exc}") from exc
+    if any(v < 1 for values in strengths.values() for v in values):
+        raise click.UsageError("curve strengths are at least 1 (block or pixel across a region)")
+    report = run_recognition(faces, curve={k: v for k, v in strengths.items() if v} if curve else None)
     report["min_face_px"] = min_face
     click.echo("")
     click.echo(markdown_table(report))

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import Config
 
-PIXELS_ACROSS = 4
+PIXELS_ACROSS = 2
 
 
 def paint_region(patch: np.ndarray, mask: np.ndarray, config: Config, pixels_across: float = PIXELS_ACROSS) -> np.ndarray:
