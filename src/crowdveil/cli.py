@@ -61,7 +61,7 @@ def main() -> None:
 @main.command("anonymize")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write outputs here (default: beside each original, as NAME.veiled.EXT).")
-@click.option("--style", type=click.Choice(STYLES), default="fill", show_default=True, help="fill is irreversible; mosaic and blur are weaker.")
+@click.option("--style", type=click.Choice(STYLES), default="fill", show_default=True, help="fill is irreversible; mosaic and blur are calibrated to be matched at chance by a face recognizer (README).")
 @click.option("--shape", type=click.Choice(SHAPES), default="box", show_default=True)
 @click.option("--fast", is_flag=True, help="Faster detection with lower recall on tiny faces.")
 @click.option("--threshold", type=click.FloatRange(0.01, 0.99), default=None, help="What a candidate needs to be painted: in photos the classifier's probability (default 0.1; with --fast YuNet's score, 0.3), in videos YuNet's score (0.2; --fast 0.3). Lower paints more.")

@@ -21,8 +21,10 @@ class Config:
 
     Args:
         style: ``fill`` (default, irreversible), ``mosaic`` or ``blur``. Mosaic
-            and blur are scaled to each face, but recognition models can still
-            undo weaker versions of both; prefer ``fill``.
+            and blur are scaled to each face and calibrated so that a face
+            recognizer matches them at chance (``crowdveil bench recognition``);
+            weaker versions of both are matched, and an attacker trained on
+            them does better than that recognizer: prefer ``fill``.
         shape: ``box`` or ``ellipse``.
         padding: extra margin on each side of a face box, as a share of the
             box (hair, ears and chin are identifying too). At least 0.25.
