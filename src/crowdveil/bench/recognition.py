@@ -45,7 +45,7 @@ MIN_FACE = 64
 DEFAULT_LIMIT = 200
 NEUTRAL = 128  # the grey outside the painted region, in gallery and probe alike
 # Strengths the curve is drawn at: blocks (mosaic) or pixels (blur) across a region.
-CURVE = {"mosaic": (3, 5, 8, 12, 16, 24, 32), "blur": (2, 4, 6, 8, 12, 16, 24)}
+CURVE = {"mosaic": (5, 8, 16, 32), "blur": (2, 3, 4, 8, 16)}
 # "At chance" (issue 14): rank-1 at most twice chance and AUC at most 0.55.
 RANK1_OVER_CHANCE = 2.0
 AUC_LIMIT = 0.55
