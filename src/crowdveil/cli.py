@@ -28,7 +28,7 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .config import PRESETS, SHAPES, STYLES, Config
+from .config import COVERS, PRESETS, SHAPES, STYLES, Config
 from .errors import CrowdveilError, MissingExtra, SetupError
 from .i18n import LANGUAGES
 from .io.naming import NAME_STYLES, identifying_name_reasons
@@ -155,6 +155,8 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, cls=TOption, help="opt.overwrite")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), cls=TOption, help="opt.report")
 @click.option("--report-provenance", is_flag=True, cls=TOption, help="opt.report_provenance")
+@click.option("--cover", default="faces", show_default=True, callback=lambda ctx, param, value: _covers(value),
+              cls=TOption, help="opt.cover")
 @click.option("-q", "--quiet", is_flag=True, cls=TOption, help="opt.quiet")
 @click.option("--animation", type=click.Choice(["same", "mp4"]), default="same", show_default=True, cls=TOption,
               help="opt.animation")
@@ -166,13 +168,14 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(1, 1_000_000), default=None, cls=TOption, help="opt.workers")
 @lang_option
 def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite,
-                  report_path, report_provenance, quiet, animation, device, engine, address, workers):
+                  report_path, report_provenance, cover, quiet, animation, device, engine, address, workers):
     from .runner.batch import plan_jobs, run_batch
     from .ui import cover_note, print_summary, progress_for, skipped_line
 
     config = Config(
         style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold, padding=padding,
         keep_audio=audio == "keep", max_megapixels=max_megapixels, overwrite=overwrite, animation=animation,
+        cover=cover,
     )
     if engine == "ray":
         from .runner.ray_engine import import_ray
@@ -223,6 +226,14 @@ def _write_report(path: Path, data: dict) -> None:
         from .io.output import _write_error
 
         raise _write_error(path, exc) from exc
+
+
+def _covers(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = [n for n in names if n not in COVERS]
+    if unknown:
+        raise click.BadParameter(t("usage.unknown_cover", name=repr(unknown[0]), covers=", ".join(COVERS)))
+    return names
 
 
 def _warn_about_names(reports, names: str) -> None:

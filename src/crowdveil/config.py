@@ -6,9 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Config", "STYLES", "SHAPES", "PRESETS"]
+__all__ = ["Config", "STYLES", "SHAPES", "PRESETS", "COVERS"]
 
 STYLES = ("fill", "mosaic", "blur")
+# What a run covers: faces always; text (plates, badges, signs) and whole bodies on request.
+COVERS = ("faces", "text", "bodies")
 SHAPES = ("box", "ellipse")
 PRESETS = ("default", "fast")
 ANIMATION_OUTPUTS = ("same", "mp4")
@@ -20,8 +22,10 @@ class Config:
 
     Args:
         style: ``fill`` (default, irreversible), ``mosaic`` or ``blur``. Mosaic
-            and blur are scaled to each face, but recognition models can still
-            undo weaker versions of both; prefer ``fill``.
+            and blur are scaled to each face and calibrated so that a face
+            recognizer matches them at chance (``crowdveil bench recognition``);
+            weaker versions of both are matched, and an attacker trained on
+            them does better than that recognizer: prefer ``fill``.
         shape: ``box`` or ``ellipse``.
         padding: extra margin on each side of a face box, as a share of the
             box (hair, ears and chin are identifying too). At least 0.25.
@@ -38,6 +42,11 @@ class Config:
         overwrite: replace an existing *output* file (never an original).
         animation: animated GIF/WebP/APNG: ``same`` writes the same kind of
             animation back, ``mp4`` an H.264 MP4.
+        cover: what to cover besides faces, which are always covered: ``text``
+            (licence plates, badges, signs: found by a text detector, verified
+            like faces) and ``bodies`` (each face's body, from the face's size
+            and place; a body whose head is hidden or out of frame is missed).
+            Any order; kept in the order of ``COVERS``, with ``faces`` first.
     """
 
     style: Literal["fill", "mosaic", "blur"] = "fill"
@@ -52,8 +61,14 @@ class Config:
     keep_audio: bool = False
     overwrite: bool = False
     animation: Literal["same", "mp4"] = "same"
+    cover: tuple[str, ...] = ("faces",)
 
     def __post_init__(self) -> None:
+        cover = (self.cover,) if isinstance(self.cover, str) else tuple(self.cover)
+        unknown = [c for c in cover if c not in COVERS]
+        if unknown:
+            raise ValueError(f"cover must be among {COVERS}, not {unknown[0]!r}")
+        object.__setattr__(self, "cover", tuple(c for c in COVERS if c in cover or c == "faces"))
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
         if self.shape not in SHAPES:

@@ -39,6 +39,13 @@ def run_checks() -> list[tuple[str, bool, str]]:
             results.append((label, True, f"sha256 {weight.sha256[:16]}… verified"))
         except ModelError as exc:
             results.append((label, False, f"{exc} — {exc.hint}"))
+    try:  # optional: only --cover text needs it, and says so when it is missing
+        weights.load_verified(weights.PPOCR_TEXT_DET)
+        results.append(("text detector (--cover text)", True, f"sha256 {weights.PPOCR_TEXT_DET.sha256[:16]}… verified"))
+    except ModelError as exc:
+        missing = weights.package_dir(weights.PPOCR_TEXT_DET.package) is None
+        results.append(("text detector (--cover text)", missing,
+                        f"not installed (optional): {exc.hint}" if missing else f"{exc} — {exc.hint}"))
     for module, what in (("onnxruntime", "inference"), ("cv2", "OpenCV (headless)"), ("PIL", "Pillow"),
                          ("pillow_heif", "HEIC/HEIF"), ("pillow_jxl", "JPEG XL"), ("av", "video (PyAV)")):
         found = importlib.util.find_spec(module) is not None

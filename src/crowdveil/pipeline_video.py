@@ -81,7 +81,7 @@ from . import __version__
 from .config import Config
 from .detect.base import Detector
 from .detect.registry import THRESHOLDS, VIDEO_VERIFY_THRESHOLD
-from .errors import CorruptInput, DetectionFailed, TooLarge, VerificationFailed
+from .errors import CorruptInput, DetectionFailed, TooLarge, UnsupportedFormat, VerificationFailed
 from .io.output import PendingOutput, check_destination
 from .io.animation import AnimationSource, CleanAnimationWriter
 from .io.video import CleanMp4Writer, GopSplicer, SpliceImpossible, VideoFrame, VideoSource
@@ -293,6 +293,10 @@ def anonymize_video(
     """
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
+    if "text" in config.cover:
+        # The text detector takes seconds a frame: refused rather than a video with its text left readable.
+        raise UnsupportedFormat(f"{src.name}: covering text is for photos; videos cover faces and bodies",
+                                hint="Run the video without --cover text (faces, and bodies if asked, are covered).")
     check_destination(src, dst, overwrite=config.overwrite)
     report = Report(source=str(src), destination=str(dst), media="video", version=__version__)
     report.source_sha256 = _sha256_file(src)
@@ -519,7 +523,7 @@ class _Run:
                 t["frames_detected"] += 1
                 t["score"] = round(max(t["score"], float(found.score[i])), 4)
         w, h = self.size
-        regions = redaction_regions(found, self.config.padding, w, h)
+        regions = redaction_regions(found, self.config.padding, w, h, bodies="bodies" in self.config.cover)
         self.regions.append(regions)
         return regions
 
@@ -642,7 +646,8 @@ class _Run:
         self.report.video["repaired_frames"] = sorted(repaired)
         changed: set[int] = set()
         for index, found in leftover.items():
-            extra = redaction_regions(found.replace(source=np.full(len(found), "verifier", object)), self.config.padding, w, h)
+            extra = redaction_regions(found.replace(source=np.full(len(found), "verifier", object)), self.config.padding, w, h,
+                                      bodies="bodies" in self.config.cover)
             # Most finds are the rest of a head beside its painted face (an ear, the back of a
             # head in profile): such a find moves with that face's track on the frames around it.
             extra = extra.replace(track_id=np.array([_touched_track(box, self.regions[index]) for box in extra.xyxy],

@@ -84,8 +84,23 @@ CANDIDATE_CLASSIFIER = WeightFile(
             "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
 )
 
+# PaddleOCR's PP-OCRv4 text detector (``--cover text``), shipped in rapidocr-onnxruntime,
+# whose dependencies include the GUI build of OpenCV: installed --no-deps, only this file is read.
+PPOCR_TEXT_DET = WeightFile(
+    name="ppocr-v4-text-det",
+    package="rapidocr_onnxruntime",
+    relative_path="models/ch_PP-OCRv4_det_infer.onnx",
+    sha256="d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    install_hint=FIX_HINT + " By hand: pip install --no-deps 'rapidocr-onnxruntime==1.4.4' (only its text-detector "
+                 "ONNX file is used; the package itself is never imported).",
+    requirement="rapidocr-onnxruntime==1.4.4",
+    licence="Apache-2.0",
+    origin=("PP-OCRv4 text detection (PaddlePaddle/PaddleOCR, ch_PP-OCRv4_det_infer); shipped in the "
+            "`rapidocr-onnxruntime` 1.4.4 wheel on PyPI (Apache-2.0, github.com/RapidAI/RapidOCR); only with --cover text"),
+)
+
 # Every model file crowdveil reads, in the order doctor and --version --verbose list them.
-ALL = (CENTERFACE, YUNET, CANDIDATE_CLASSIFIER)
+ALL = (CENTERFACE, YUNET, CANDIDATE_CLASSIFIER, PPOCR_TEXT_DET)
 
 
 def package_dir(package: str) -> Path | None:

@@ -8,15 +8,44 @@ import numpy as np
 from ..types import Detections
 
 
-def redaction_regions(faces: Detections, padding: float, width: int, height: int) -> Detections:
+# Text boxes are grown by this share of their height on every side: the detector's box
+# follows the letters, and a descender or an accent beside it still reads.
+TEXT_PADDING = 0.25
+# Regions painted as boxes whatever the shape: an ellipse would leave a plate's corners readable.
+BOX_ONLY = ("text", "body")
+
+
+def redaction_regions(faces: Detections, padding: float, width: int, height: int, *, bodies: bool = False) -> Detections:
     """Pad face boxes so hair, ears and chin are covered; clip to the image.
 
     Detector boxes hug the inner face; the padding is applied on every side,
-    and a little more on top, where hair starts.
+    and a little more on top, where hair starts. ``text`` regions are padded
+    by ``TEXT_PADDING`` of their height, ``body`` regions not at all. With
+    ``bodies``, each face's body (``bodies.body_regions``) is added: derived
+    here, from whatever faces are painted, so the verifier's repairs and a
+    video's tracked faces bring their bodies along.
     """
     if not len(faces):
         return faces
-    return faces.expand((padding, padding * 1.2, padding, padding)).clip(width, height)
+    kind = faces.kind.astype(str)
+    text, body = kind == "text", kind == "body"
+    face = ~text & ~body
+    parts = [faces[face].expand((padding, padding * 1.2, padding, padding))]
+    if text.any():
+        boxes = faces[text]
+        grow = boxes.height * TEXT_PADDING
+        parts.append(boxes.replace(xyxy=boxes.xyxy + np.stack([-grow, -grow, grow, grow], axis=1)))
+    parts.append(faces[body])
+    if bodies:
+        from .bodies import body_regions
+
+        parts.append(body_regions(faces[face], width, height))
+    return Detections.merge(parts).clip(width, height)
+
+
+def region_shape(kind: str, shape: str) -> str:
+    """The shape a region of ``kind`` is painted with when the run asks for ``shape``."""
+    return "box" if kind in BOX_ONLY else shape
 
 
 def region_mask(height: int, width: int, regions: Detections, shape: str = "box") -> np.ndarray:
@@ -27,8 +56,8 @@ def region_mask(height: int, width: int, regions: Detections, shape: str = "box"
     verifier and the benchmark trust is exactly what was painted.
     """
     mask = np.zeros((height, width), bool)
-    for box in regions.xyxy:
-        (x1, y1, x2, y2), local = single_region_mask(height, width, box, shape)
+    for box, kind in zip(regions.xyxy, regions.kind):
+        (x1, y1, x2, y2), local = single_region_mask(height, width, box, region_shape(kind, shape))
         mask[y1:y2, x1:x2] |= local
     return mask
 
