@@ -133,6 +133,7 @@ def test_review_remove_draw_export(tmp_path, browser, monkeypatch):
         with page.expect_download() as download:
             page.click("#download")
         downloaded = Path(download.value.path()).read_bytes()
+        assert download.value.suggested_filename == "veiled-0001.jpg", "the download is named neutrally too"
         page.keyboard.press("Escape")
         assert page.locator(".card .status.ok", has_text="Exported and verified").count() == 1
         assert page.locator(".card img").first.get_attribute("src").startswith("blob:")
@@ -148,7 +149,8 @@ def test_review_remove_draw_export(tmp_path, browser, monkeypatch):
         context.close()
     assert not private.exists(), "the private folder (previews) must be deleted when the studio stops"
 
-    exported = out / "march.veiled.jpg"
+    # Neutral by default: "march.jpg" could be "PXL_20250301_143022123_Maria.jpg", and the copy is what gets posted.
+    exported = out / "veiled-0001.jpg"
     assert sorted(p.name for p in out.iterdir()) == [exported.name]
     assert downloaded == exported.read_bytes()
     original = np.asarray(Image.open(src).convert("RGB")).astype(int)
@@ -209,7 +211,7 @@ def _small_video(path: Path, frames: int = 12) -> tuple[Path, tuple[int, int, in
 def test_video_export_shows_progress_and_frames(tmp_path, browser):
     src, face = _small_video(tmp_path / "clip.mp4")
     out = tmp_path / "out"
-    workspace = Workspace(Config(preset="fast"), out)
+    workspace = Workspace(Config(preset="fast"), out, names="keep")
     with StudioServer(workspace) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(server.url)

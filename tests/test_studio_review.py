@@ -141,7 +141,7 @@ def test_preview_covers_are_the_exported_pixels(tmp_path, browser, shape):
     src = tmp_path / "square.png"
     Image.fromarray(np.full((h, w, 3), BACKGROUND, np.uint8)).save(src)
     out = tmp_path / "out"
-    workspace = Workspace(Config(preset="fast"), out, detector=FixedBoxes({(h, w): PREVIEW_BOXES}),
+    workspace = Workspace(Config(preset="fast"), out, names="keep", detector=FixedBoxes({(h, w): PREVIEW_BOXES}),
                           verifier=FixedBoxes({}))
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)
@@ -204,7 +204,7 @@ def test_dense_crowd_zoom_pan_focus_undo_and_no_faces(tmp_path, browser):
     src = tmp_path / "crowd.png"
     Image.fromarray(pixels).save(src)
     out = tmp_path / "out"
-    workspace = Workspace(Config(preset="fast"), out, detector=FixedBoxes({(h, w): boxes}), verifier=FixedBoxes({}))
+    workspace = Workspace(Config(preset="fast"), out, names="keep", detector=FixedBoxes({(h, w): boxes}), verifier=FixedBoxes({}))
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)
         page.set_input_files("#file-input", str(src))
@@ -316,7 +316,7 @@ def test_export_all_with_progress_and_summary(tmp_path, browser):
     out = tmp_path / "out"
     face = [[100, 40, 190, 160]]
     # The verifier keeps finding new faces on the 200x300 photo: that file must be refused.
-    workspace = Workspace(Config(preset="fast"), out, detector=FixedBoxes({(240, 320): face}),
+    workspace = Workspace(Config(preset="fast"), out, names="keep", detector=FixedBoxes({(240, 320): face}),
                           verifier=NewFaceEachPass((300, 200)))
     workspace.add_folder(folder)
     with StudioServer(workspace) as server:
@@ -351,7 +351,7 @@ def test_unusable_file_in_plain_words_and_removed(tmp_path, browser):
     Image.fromarray(good).save(whole, quality=90)
     src = tmp_path / "IMG_broken.jpg"
     src.write_bytes(whole.read_bytes()[:-30])  # "image file is truncated (30 bytes not processed)"
-    workspace = Workspace(Config(preset="fast"), tmp_path / "out", detector=FixedBoxes({}), verifier=FixedBoxes({}))
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out", names="keep", detector=FixedBoxes({}), verifier=FixedBoxes({}))
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)
         page.set_input_files("#file-input", str(src))
@@ -434,7 +434,7 @@ def _video_with_sound(path: Path, frames: int = 20) -> tuple[Path, tuple[int, in
 def test_video_review_scrub_keep_sound_and_play(tmp_path, browser):
     src, face = _video_with_sound(tmp_path / "clip.mp4")
     out = tmp_path / "out"
-    workspace = Workspace(Config(preset="fast"), out)
+    workspace = Workspace(Config(preset="fast"), out, names="keep")
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)
         drop(page, src, "video/mp4")
@@ -477,7 +477,7 @@ def test_video_review_scrub_keep_sound_and_play(tmp_path, browser):
 # ---- 16: the page in Chinese --------------------------------------------------------------
 
 def test_page_in_chinese_from_the_browser_language_and_the_switch(tmp_path, browser):
-    workspace = Workspace(Config(preset="fast"), tmp_path / "out", detector=FixedBoxes({}), verifier=FixedBoxes({}))
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out", names="keep", detector=FixedBoxes({}), verifier=FixedBoxes({}))
     chinese = i18n.catalog("studio", "zh-CN").messages()
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server, locale="zh-CN")
@@ -548,7 +548,7 @@ def test_a_region_drawn_on_one_frame_follows_its_track(tmp_path, browser):
     src = tmp_path / "walk.mp4"
     boxes = _walking_face(src)
     out = tmp_path / "out"
-    workspace = Workspace(Config(preset="fast"), out)
+    workspace = Workspace(Config(preset="fast"), out, names="keep")
     fill = Config().fill_color
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)

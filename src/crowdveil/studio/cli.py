@@ -24,8 +24,11 @@ from ..config import SHAPES, STYLES, Config
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default: any free one).")
 @click.option("--max-upload-mb", type=click.IntRange(1, 1 << 20), default=2048, show_default=True,
               help="Largest file the page accepts.")
+@click.option("--names", type=click.Choice(["neutral", "keep"]), default="neutral", show_default=True,
+              help="Name exports veiled-0001.jpg… (neutral: a phone's file name tells when, a renamed one who), "
+                   "or NAME.veiled.EXT (keep).")
 @click.option("--no-browser", is_flag=True, help="Print the link without opening a browser.")
-def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_upload_mb, no_browser):
+def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_upload_mb, names, no_browser):
     """Review photos and videos in your browser: see the faces found, remove or
     add regions by hand, then export verified copies.
 
@@ -41,7 +44,7 @@ def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_up
         out_dir = folder.resolve().parent / f"{folder.resolve().name}-veiled" if folder else Path("veiled")
     config = Config(style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold,
                     padding=padding)
-    workspace = Workspace(config, out_dir, max_upload_bytes=max_upload_mb << 20)
+    workspace = Workspace(config, out_dir, max_upload_bytes=max_upload_mb << 20, names=names)
     _guarded(lambda: workspace.detector)  # missing weights: say so now, not in the page
     server = StudioServer(workspace, port)
     if folder:

@@ -127,6 +127,8 @@ class Item:
     # Videos: regions drawn in review ({"frame": n, "box": [...]}), painted with the tracks they touch.
     video_fixes: list[dict[str, Any]] = field(default_factory=list)
     alpha: bool = False
+    # ``veiled-0001``…: the export's name when the workspace names outputs neutrally (``io.naming``).
+    neutral_stem: str | None = None
     # What the person decided in the editor; the page reloads it.
     regions: list[dict[str, Any]] | None = None
     removed: list[dict[str, Any]] | None = None
@@ -183,7 +185,16 @@ class Workspace:
         detector: Detector | None = None,
         verifier: Detector | None = None,
         max_upload_bytes: int = 2 << 30,
+        names: str = "neutral",
     ) -> None:
+        from ..io.naming import NAME_STYLES
+
+        if names not in NAME_STYLES:
+            raise ValueError(f"names must be one of {NAME_STYLES}, not {names!r}")
+        # Neutral by default: a phone's file name tells when it was taken, a renamed one who is in it,
+        # and the people the studio is for download and post what it exports.
+        self.names = names
+        self._numbered = 0
         self.config = config
         self.out_dir = Path(out_dir).expanduser().resolve()
         self.max_upload_bytes = max_upload_bytes
@@ -230,9 +241,14 @@ class Workspace:
         return self._add(path.name, path, self.out_dir, uploaded=True, item_id=item_id)
 
     def _add(self, name: str, path: Path, out_dir: Path, *, uploaded: bool, item_id: str | None = None) -> Item:
+        from ..io.naming import NEUTRAL_PREFIX
+
         item = Item(id=item_id or secrets.token_hex(8), name=name, path=path, out_dir=out_dir, uploaded=uploaded,
                     style=self.config.style, shape=self.config.shape)
         with self._lock:
+            if self.names == "neutral":  # numbered in the order files were added, for the whole session
+                self._numbered += 1
+                item.neutral_stem = f"{NEUTRAL_PREFIX}{self._numbered:04d}"
             self._items[item.id] = item
             self._order.append(item.id)
         self._queue.put(item.id)
@@ -479,7 +495,8 @@ class Workspace:
             raise StudioError("server.bad_setting", detail=str(exc)) from exc
 
     def _destination(self, item: Item, out_fmt: str) -> Path:
-        """``<stem>.veiled.<ext>`` in the output folder; a new name rather than replace a file we did not write.
+        """``veiled-0001.<ext>`` (or ``<stem>.veiled.<ext>`` with names kept) in the output folder; a new
+        name rather than replace a file we did not write.
 
         Raises:
             UnsafeOutputPath: the output folder is a link or another user's, or the item's
@@ -491,10 +508,13 @@ class Workspace:
         if self.out_dir.exists() or self.out_dir.is_symlink():
             check_output_folder(self.out_dir)
         check_inside_output_tree(self.out_dir, item.out_dir)
-        dst = default_destination(item.path, out_fmt, item.out_dir)
+        from ..io.naming import output_stem
+
+        dst = default_destination(item.path, out_fmt, item.out_dir, item.neutral_stem)
+        stem = output_stem(item.path, item.neutral_stem)
         n = 2
         while dst.exists() and dst != item.destination:
-            dst = dst.with_name(f"{item.path.stem}.veiled-{n}{dst.suffix}")
+            dst = dst.with_name(f"{stem}-{n}{dst.suffix}")
             n += 1
         return dst
 
