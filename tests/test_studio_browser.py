@@ -96,7 +96,7 @@ def test_review_remove_draw_export(tmp_path, browser, monkeypatch):
 
         page.set_input_files("#file-input", str(src))
         card = page.locator(".card").first
-        card.locator(".status", has_text="2 faces found").wait_for(timeout=60_000)
+        card.locator(".status", has_text="2 regions to review").wait_for(timeout=60_000)
         assert card.locator(".status", has_text="GPS position").count() == 1
         assert card.locator(".status", has_text="Not exported yet").count() == 1
         card.click()
@@ -271,7 +271,7 @@ def test_verification_refusal_is_shown_in_the_page(tmp_path, browser):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(server.url)
         page.set_input_files("#file-input", str(src))
-        page.locator(".card .status", has_text="2 faces found").wait_for(timeout=60_000)
+        page.locator(".card .status", has_text="2 regions to review").wait_for(timeout=60_000)
         page.locator(".card").first.click()
         page.locator("rect.region.face").nth(1).wait_for()
         page.click("#export")

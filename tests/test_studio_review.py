@@ -146,7 +146,7 @@ def test_preview_covers_are_the_exported_pixels(tmp_path, browser, shape):
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)
         page.set_input_files("#file-input", str(src))
-        page.locator(".card .status", has_text="4 faces found").wait_for(timeout=60_000)
+        page.locator(".card .status", has_text="4 regions to review").wait_for(timeout=60_000)
         page.locator(".card").first.click()
         page.locator("rect.region.face").nth(3).wait_for()
         page.locator("#photo[href^='blob:']").wait_for(state="attached")
@@ -208,7 +208,7 @@ def test_dense_crowd_zoom_pan_focus_undo_and_no_faces(tmp_path, browser):
     with StudioServer(workspace) as server:
         ctx, page, seen = open_page(browser, server)
         page.set_input_files("#file-input", str(src))
-        page.locator(".card .status", has_text="224 faces found").wait_for(timeout=60_000)
+        page.locator(".card .status", has_text="224 regions to review").wait_for(timeout=60_000)
         page.locator(".card").first.click()
         page.locator("rect.region.face").nth(223).wait_for()
         title = page.locator("#file-title").inner_text()
