@@ -636,7 +636,7 @@ def test_the_studio_takes_an_animation_as_a_short_video_and_exports_mp4(tmp_path
     folder = tmp_path / "in"
     folder.mkdir()
     make_animation(folder / "clip.gif", "gif")
-    workspace = Workspace(Config(preset="fast"), tmp_path / "out")
+    workspace = Workspace(Config(preset="fast"), tmp_path / "out", names="keep")
     try:
         (item,) = workspace.add_folder(folder)
         workspace.wait_idle()

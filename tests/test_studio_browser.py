@@ -177,6 +177,7 @@ def test_review_remove_draw_export(tmp_path, browser, monkeypatch):
 
 def drop(page, path: Path, mime: str) -> None:
     """Drag a file onto the drop zone, as from a file manager."""
+    page.locator("body[data-ready='1']").wait_for(state="attached")
     payload = base64.b64encode(path.read_bytes()).decode()
     transfer = page.evaluate_handle(
         """([name, mime, b64]) => {

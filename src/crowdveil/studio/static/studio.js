@@ -1319,6 +1319,9 @@ function onKey(event) {
 
 // ---- start ---------------------------------------------------------------------------------
 async function start() {
+  // Before anything is awaited: a file dropped while the catalog loads is taken, not opened by
+  // the browser in place of the page.
+  if (PAGE_KEY) setUpDropZone();
   try {
     await loadCatalog(sessionStorage.getItem(LANG_STORE) || "");
   } catch (e) { /* the page's English stays */ }
@@ -1328,7 +1331,6 @@ async function start() {
     $("grid-view").hidden = true;
     return;
   }
-  setUpDropZone();
   const svg = $("canvas");
   svg.addEventListener("pointerdown", onPointerDown);
   svg.addEventListener("pointermove", onPointerMove);
@@ -1364,6 +1366,7 @@ async function start() {
       $(id).blur();
     });
   }
+  document.body.dataset.ready = "1";  // every control answers now (tests wait for it)
   pollForever();
 }
 
