@@ -90,3 +90,12 @@ def test_every_style_paints_exactly_the_region_mask(a, style, shape):
     assert np.array_equal(out[~mask], pixels[~mask])  # nothing outside is touched
     if style == "fill":  # the slice fast path (box) and the mask path (ellipse) fill the same pixels
         assert (out[mask] == config.fill_color).all()
+
+
+def test_verification_cannot_be_turned_off():
+    """``Config.verify`` was documented as a switch and never read: a caller who turned it off got it on."""
+    from crowdveil.config import Config
+
+    assert Config().verify is True
+    with pytest.raises(ValueError, match="verify cannot be turned off"):
+        Config(verify=False)

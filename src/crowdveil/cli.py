@@ -25,20 +25,13 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from . import __version__
+from .cli_support import EXIT, console, err_console, fail as _fail, guarded as _guarded  # noqa: F401 - EXIT: tests
 from .config import COVERS, PRESETS, SHAPES, STYLES, Config
-from .errors import CrowdveilError, MissingExtra, SetupError
 from .i18n import LANGUAGES
 from .io.naming import NAME_STYLES, identifying_name_reasons
-from .ui import error_class_name, error_text, set_language, shown, t
-
-EXIT = {"ok": 0, "failed": 1, "usage": 2, "setup": 3, "interrupted": 130}
-
-# emoji=False: a file named ":smile:.jpg" must be printed as it is.
-console = Console(stderr=False, highlight=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, emoji=False)
+from .ui import set_language, shown, t
+from .version import __version__
 
 
 class _TranslatedHelp:
@@ -342,27 +335,6 @@ def _report_entry(report, *, provenance: bool) -> dict:
                     entry[field] = entry[field].replace(full, name)
             entry["notes"] = [n.replace(full, name) for n in entry.get("notes", [])]
     return entry
-
-
-def _guarded(fn):
-    """Run ``fn``; map crowdveil's errors to one line and an exit code: the one place errors become messages."""
-    try:
-        return fn()
-    except KeyboardInterrupt:
-        _fail(t("interrupted"), t("interrupted_hint"), EXIT["interrupted"])
-    except SetupError as exc:
-        _fail(*error_text(error_class_name(exc), str(exc), exc.hint), EXIT["setup"])
-    except MissingExtra as exc:
-        _fail(*error_text(error_class_name(exc), str(exc), exc.hint), EXIT["usage"])
-    except CrowdveilError as exc:
-        _fail(*error_text(error_class_name(exc), str(exc), exc.hint), EXIT["failed"])
-
-
-def _fail(message: str, hint: str | None, code: int):
-    err_console.print(f"[bold red]crowdveil:[/] {shown(message)}", soft_wrap=True)
-    if hint:
-        err_console.print("  " + t("label.what_to_do", hint=shown(hint)), soft_wrap=True)
-    sys.exit(code)
 
 
 def _register_feature_commands() -> None:

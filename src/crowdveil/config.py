@@ -32,8 +32,9 @@ class Config:
         fill_color: RGB of the solid fill; a constant, never derived from the face.
         preset: detector configuration; ``default`` favours recall, ``fast`` speed.
         threshold: detector score threshold; ``None`` uses the preset's.
-        verify: re-read the output and re-detect before keeping it. Turning it
-            off is possible from the library only, for benchmarks.
+        verify: always True: every output is re-read, re-detected and audited
+            before it is kept, and nothing turns that off (``False`` is refused
+            rather than silently ignored).
         max_megapixels: refuse images, and videos whose frames, declare a larger
             size; also a memory budget: an image whose decode would need more bytes
             than an 8-bit photo of this size is refused (``io.image.memory_budget``).
@@ -64,6 +65,8 @@ class Config:
     cover: tuple[str, ...] = ("faces",)
 
     def __post_init__(self) -> None:
+        if self.verify is not True:
+            raise ValueError("verify cannot be turned off: crowdveil keeps only outputs it has re-read and checked")
         cover = (self.cover,) if isinstance(self.cover, str) else tuple(self.cover)
         unknown = [c for c in cover if c not in COVERS]
         if unknown:

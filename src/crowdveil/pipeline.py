@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .config import Config
 from .detect.base import Detector
 from .detect.cover import with_covers

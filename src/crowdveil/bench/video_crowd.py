@@ -145,24 +145,11 @@ def _crowdveil_masks(clip: PanClip, folder: Path, config: Config) -> list[np.nda
 
 
 def _deface_masks(clip: PanClip, folder: Path) -> list[np.ndarray]:
-    import contextlib
-    import io
+    from .deface_video import run_deface_video
+    from .photos import deface_mask
 
-    from deface.centerface import CenterFace
-    from deface.deface import video_detect
-
-    from .photos import DEFACE_MASK_SCALE, DEFACE_THRESHOLD, deface_mask
-    from .video import _Recording
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        centerface = _Recording(CenterFace(in_shape=None, backend="auto"))
-        video_detect(
-            ipath=str(clip.path), opath=str(folder / f"{clip.path.stem}_anonymized.mp4"), centerface=centerface,
-            threshold=DEFACE_THRESHOLD, enable_preview=False, cam=False, nested=False, replacewith="blur",
-            mask_scale=DEFACE_MASK_SCALE, ellipse=True, draw_scores=False, ffmpeg_config={"codec": "libx264"},
-            replaceimg=None, keep_audio=False, mosaicsize=20,
-        )
-    return [deface_mask(dets, *shape) for dets, shape in centerface.frames]
+    _, found = run_deface_video(clip.path, folder / f"{clip.path.stem}_anonymized.mp4")
+    return [deface_mask(dets, *shape) for dets, shape in found]
 
 
 def crowd_video_bench(root: Path, *, clips: int, configs: dict[str, Config], with_deface: bool,

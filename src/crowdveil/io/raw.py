@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 
 from ..errors import CorruptInput, TooLarge, UnsupportedFormat
-from .image import DecodedImage, check_decode_memory
+from .decoded import DecodedImage, check_decode_memory
 
 __all__ = ["decode_raw", "EXPORT_HINT"]
 

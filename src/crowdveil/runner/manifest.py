@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .. import __version__
+from ..version import __version__
 from ..config import Config
 from ..errors import InputError, OutputError, UnsafeOutputPath, WriteFailed
 from ..io.output import TEMP_MARK

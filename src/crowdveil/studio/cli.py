@@ -35,7 +35,7 @@ def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_up
     Runs only on this machine (127.0.0.1); nothing is sent anywhere. Open the
     printed link in a browser on this computer; it works once.
     """
-    from ..cli import EXIT, _guarded, console
+    from ..cli_support import EXIT, console, guarded as _guarded
     from ..ui import shown
     from .server import StudioServer
     from .workspace import Workspace
