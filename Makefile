@@ -39,6 +39,7 @@ install: $(STAMP)
 	@echo "crowdveil -> $(HOME)/.local/bin/crowdveil (open a new terminal if that folder was not on PATH yet)"
 
 test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check src tests training
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 

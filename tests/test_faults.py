@@ -28,7 +28,7 @@ from crowdveil import Config
 from crowdveil.cli import EXIT, main
 from crowdveil.errors import OutputError
 from crowdveil.runner.batch import ALREADY_DONE, plan_jobs, run_batch
-from crowdveil.runner.manifest import MANIFEST_NAME, Manifest, manifest_path
+from crowdveil.runner.manifest import Manifest, manifest_path
 
 from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
 from exiftool_allowlist import non_structural

@@ -3,7 +3,6 @@ verification fails closed, originals never touched."""
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from crowdveil import Config, anonymize
 from crowdveil.detect.base import Detector
 from crowdveil.types import Detections, box_coverage
 
-from conftest import exiftool_tags, face_on_background, filled_share, jpeg_with_phone_metadata, no_temp_files, sha256
+from conftest import exiftool_tags, face_on_background, filled_share, no_temp_files, sha256
 
 IDENTIFYING = ("GPS", "Serial", "Make", "Model", "DateTime", "Software", "Thumbnail", "MPF", "XMP", "IPTC", "ICC")
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 
 from .cli_support import EXIT, console, err_console, fail as _fail, guarded as _guarded  # noqa: F401 - EXIT: tests
-from .config import COVERS, PRESETS, SHAPES, STYLES, Config
+from .config import COVERS, SHAPES, STYLES, Config
 from .i18n import LANGUAGES
 from .io.naming import NAME_STYLES, identifying_name_reasons
 from .ui import set_language, shown, t

@@ -30,8 +30,8 @@ Routes (all JSON but the page, its assets and the image/video files):
 ``GET /api/items/{id}/preview``, ``GET /api/items/{id}/result``, ``POST /api/items/{id}/export``,
 ``GET /api/items/{id}/download``, ``GET /api/items/{id}/frames/{n}``, ``GET /api/items/{id}/review/{n}``,
 ``POST /api/items/{id}/remove``, ``GET /catalog?lang=…`` (the page's text in its language: ``lang``,
-else the browser's ``Accept-Language``; no secret in it, so the cookie alone opens it, as it opens the page; the page sends its chosen language as ``Accept-Language`` on
-every request, and refusals come back in it).
+else the browser's ``Accept-Language``; no secret in it, so the cookie alone opens it, as it opens the page;
+the page sends its chosen language as ``Accept-Language`` on every request, and refusals come back in it).
 """
 
 from __future__ import annotations
