@@ -22,7 +22,7 @@ from PIL.PngImagePlugin import PngInfo
 from crowdveil.cli import EXIT, main
 from crowdveil.verify.audit import KINDS, audit_file
 
-from conftest import face_on_background, jpeg_with_phone_metadata
+from helpers import face_on_background, jpeg_with_phone_metadata
 from test_audit import CLEAN, DIRTY, XMP_PACKET, _image, _video, clean_fixtures, dirty_fixtures
 
 SUFFIXES = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "tiff": ".tif", "heif": ".heic",

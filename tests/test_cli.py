@@ -13,7 +13,7 @@ from PIL import Image
 
 from crowdveil.cli import EXIT, main
 
-from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
+from helpers import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
 
 
 def _crowdveil(*args, cwd=None):

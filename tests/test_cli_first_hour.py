@@ -21,7 +21,7 @@ from crowdveil.cli import EXIT
 from crowdveil.io.naming import identifying_name_reasons
 from crowdveil.runner.manifest import MANIFEST_NAME, manifest_path
 
-from conftest import face_on_background, jpeg_with_phone_metadata, sha256
+from helpers import face_on_background, jpeg_with_phone_metadata, sha256
 
 EXE = Path(sys.executable).with_name("crowdveil")
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,7 +32,7 @@ from crowdveil.runner.batch import plan_jobs  # noqa: E402
 from crowdveil.runner.manifest import manifest_path, source_key  # noqa: E402
 from crowdveil.runner.ray_engine import ClusterSettings, run_on_ray  # noqa: E402
 
-from conftest import exiftool_tags, no_temp_files, sha256  # noqa: E402
+from helpers import exiftool_tags, no_temp_files, sha256  # noqa: E402
 from exiftool_allowlist import non_structural  # noqa: E402
 from test_video import PHONE_TAGS, make_clip, mp4_leaks  # noqa: E402
 

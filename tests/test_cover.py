@@ -24,7 +24,7 @@ from crowdveil.redact import redaction_regions, region_mask
 from crowdveil.redact.bodies import body_regions, merge_overlapping
 from crowdveil.types import Detections, box_coverage
 
-from conftest import face_on_background, filled_share
+from helpers import face_on_background, filled_share
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wider_protest" / "WIDER_val" / "images"
 if not SHARED.is_dir():  # a worktree beside the main checkout

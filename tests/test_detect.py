@@ -14,7 +14,7 @@ from crowdveil.detect.tiling import MIN_TILE_SCALE, Pyramid, small_face_scale
 from crowdveil.errors import ModelError
 from crowdveil.types import Detections, box_iou
 
-from conftest import face_on_background
+from helpers import face_on_background
 
 
 def test_weights_with_another_digest_are_refused():

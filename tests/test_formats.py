@@ -31,7 +31,7 @@ from crowdveil.pipeline_video import anonymize_video
 from crowdveil.runner.batch import expand_inputs
 from crowdveil.verify.audit import audit_file
 
-from conftest import exiftool_tags, face_on_background, filled_share, no_temp_files, sha256
+from helpers import exiftool_tags, face_on_background, filled_share, no_temp_files, sha256
 from exiftool_allowlist import non_structural
 from test_video import NoFaces, ffprobe, filled, mp4_leaks
 

@@ -74,7 +74,7 @@ from crowdveil.demo import phone_exif
 from crowdveil.errors import UnsupportedFormat
 from crowdveil.verify.audit import audit_file
 
-from conftest import exiftool_tags, face_on_background, filled_share
+from helpers import exiftool_tags, face_on_background, filled_share
 from exiftool_allowlist import non_structural
 
 pillow_heif.register_heif_opener()

@@ -26,7 +26,7 @@ from crowdveil.cli import EXIT, main
 from crowdveil.errors import CorruptInput, CrowdveilError, InputError, TooLarge, UnsupportedFormat
 from crowdveil.io.image import decode_image
 
-from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata, no_temp_files, sha256
+from helpers import exiftool_tags, face_on_background, jpeg_with_phone_metadata, no_temp_files, sha256
 from exiftool_allowlist import non_structural
 
 

@@ -27,7 +27,7 @@ from crowdveil.errors import TooLarge
 from crowdveil.io.image import check_decode_memory, decode_image, decode_peak_bytes, memory_budget
 from crowdveil.io.video import VideoSource
 
-from conftest import no_temp_files
+from helpers import no_temp_files
 
 # Decoding runs in a fresh interpreter, which reports how far its resident memory
 # rose above where it stood once the file was read (VmHWM after − VmRSS before).

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from crowdveil import Config, anonymize
 from crowdveil.cli import EXIT, main
 
-from conftest import face_on_background, jpeg_with_phone_metadata
+from helpers import face_on_background, jpeg_with_phone_metadata
 
 _BLOCKED_PREFIXES = ("socket.", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork")
 _watch = {"on": False, "seen": []}

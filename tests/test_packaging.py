@@ -29,7 +29,7 @@ from crowdveil.cli import EXIT, main
 from crowdveil.detect import weights
 from crowdveil.types import Report
 
-from conftest import face_on_background
+from helpers import face_on_background
 
 PACKAGE = Path(crowdveil.__file__).parent
 REPO = PACKAGE.parent.parent

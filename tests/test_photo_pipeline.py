@@ -13,7 +13,7 @@ from crowdveil import Config, anonymize
 from crowdveil.detect.base import Detector
 from crowdveil.types import Detections, box_coverage
 
-from conftest import exiftool_tags, face_on_background, filled_share, no_temp_files, sha256
+from helpers import exiftool_tags, face_on_background, filled_share, no_temp_files, sha256
 
 IDENTIFYING = ("GPS", "Serial", "Make", "Model", "DateTime", "Software", "Thumbnail", "MPF", "XMP", "IPTC", "ICC")
 

@@ -25,7 +25,7 @@ from crowdveil.demo import make_crowd
 from crowdveil.errors import ModelError
 from crowdveil.types import Detections, box_coverage
 
-from conftest import face_on_background
+from helpers import face_on_background
 
 
 @pytest.fixture(scope="module")

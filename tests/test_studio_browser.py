@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import exiftool_tags, face_on_background, filled_share, jpeg_with_phone_metadata
+from helpers import exiftool_tags, face_on_background, filled_share, jpeg_with_phone_metadata
 from crowdveil.config import Config
 from crowdveil.detect.base import Detector
 from crowdveil.demo import astronaut_face

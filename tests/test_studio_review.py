@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import face_on_background, filled_share
+from helpers import face_on_background, filled_share
 from crowdveil import errors, i18n
 from crowdveil.config import Config
 from crowdveil.detect.base import Detector

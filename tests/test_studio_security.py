@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import exiftool_tags, face_on_background, jpeg_with_phone_metadata
+from helpers import exiftool_tags, face_on_background, jpeg_with_phone_metadata
 from crowdveil.config import Config
 from crowdveil.detect.base import Detector
 from crowdveil.studio.app import KEY_HEADER

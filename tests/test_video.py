@@ -23,7 +23,7 @@ from crowdveil.pipeline_video import anonymize_video
 from crowdveil.track import TrackerSettings
 from crowdveil.types import Detections
 
-from conftest import exiftool_tags, face_on_background, no_temp_files, sha256
+from helpers import exiftool_tags, face_on_background, no_temp_files, sha256
 
 FPS = 24
 FRAMES = 24
