@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import face_on_background, jpeg_with_phone_metadata
+from helpers import CHROMIUM, CHROMIUM_ARGS, face_on_background, jpeg_with_phone_metadata
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +30,15 @@ def fast_detector():
 def face_jpeg(tmp_path) -> tuple[Path, list]:
     pixels, boxes = face_on_background()
     return jpeg_with_phone_metadata(tmp_path / "face.jpg", pixels), boxes
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -7,6 +7,7 @@ Imported as ``from helpers import …`` (``tests/`` is on the path, as for
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -20,7 +21,13 @@ from PIL import Image
 
 from crowdveil.demo import astronaut_face, phone_exif
 
-__all__ = ["sha256", "exiftool_tags", "face_on_background", "jpeg_with_phone_metadata", "filled_share", "no_temp_files"]
+__all__ = ["sha256", "exiftool_tags", "face_on_background", "jpeg_with_phone_metadata", "filled_share", "no_temp_files",
+           "CHROMIUM", "CHROMIUM_ARGS", "drop"]
+
+# Debian's Chromium, never a downloaded browser (the studio's tests drive it through Playwright).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 
 
 def sha256(path: Path) -> str:
@@ -67,3 +74,21 @@ def filled_share(pixels: np.ndarray, box, color=(128, 128, 128), tol: int = 12) 
 
 def no_temp_files(folder: Path) -> bool:
     return not [p for p in Path(folder).rglob("*") if ".crowdveil-tmp-" in p.name]
+
+
+def drop(page, path: Path, mime: str) -> None:
+    """Drag a file onto the drop zone, as from a file manager."""
+    page.locator("body[data-ready='1']").wait_for(state="attached")
+    payload = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """([name, mime, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: mime }));
+            return transfer;
+        }""",
+        [path.name, mime, payload],
+    )
+    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
+    assert "over" in page.locator("#drop-zone").get_attribute("class")
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})

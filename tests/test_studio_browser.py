@@ -8,7 +8,6 @@ test makes to ``docs/studio.png`` (the README's picture).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -16,10 +15,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from helpers import exiftool_tags, face_on_background, filled_share, jpeg_with_phone_metadata
+from helpers import drop, exiftool_tags, face_on_background, filled_share, jpeg_with_phone_metadata
 from crowdveil.config import Config
 from crowdveil.detect.base import Detector
 from crowdveil.demo import astronaut_face
@@ -27,25 +25,10 @@ from crowdveil.studio.server import StudioServer
 from crowdveil.studio.workspace import Workspace
 from crowdveil.types import Detections
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "studio.png"
 FACE_HEIGHT = 120
 LEFT_FACE, RIGHT_FACE = (80, 200), (560, 200)  # top-left corners of the pasted heads
 DRAWN = (340, 40, 440, 120)  # a region drawn by hand on plain background
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is required (apt-get install chromium); .ci/run installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def two_faces(path: Path) -> tuple[Path, list[tuple[int, int, int, int]]]:
@@ -173,24 +156,6 @@ def test_review_remove_draw_export(tmp_path, browser, monkeypatch):
     if os.environ.get("CROWDVEIL_DOCS_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(tmp_path / "studio.png", DOCS_SCREENSHOT)
-
-
-def drop(page, path: Path, mime: str) -> None:
-    """Drag a file onto the drop zone, as from a file manager."""
-    page.locator("body[data-ready='1']").wait_for(state="attached")
-    payload = base64.b64encode(path.read_bytes()).decode()
-    transfer = page.evaluate_handle(
-        """([name, mime, b64]) => {
-            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, { type: mime }));
-            return transfer;
-        }""",
-        [path.name, mime, payload],
-    )
-    page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
-    assert "over" in page.locator("#drop-zone").get_attribute("class")
-    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
 
 
 def _small_video(path: Path, frames: int = 12) -> tuple[Path, tuple[int, int, int, int]]:

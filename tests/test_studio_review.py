@@ -32,23 +32,11 @@ from crowdveil.detect.base import Detector
 from crowdveil.studio.server import StudioServer
 from crowdveil.studio.workspace import Workspace
 from crowdveil.types import Detections
-from test_studio_browser import CHROMIUM, CHROMIUM_ARGS, drop
+from helpers import drop
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "studio"
 GREY = np.array(Config().fill_color)
 BACKGROUND = (30, 160, 220)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is required (apt-get install chromium); .ci/run installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(autouse=True)
