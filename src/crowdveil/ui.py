@@ -247,7 +247,7 @@ def cluster_progress(total: int, console: Console, *, enabled: bool, printed: se
 
 
 def _is_video(path) -> bool:
-    from .runner.batch import VIDEO_SUFFIXES
+    from .io.formats import VIDEO_SUFFIXES
 
     return path.suffix.lower() in VIDEO_SUFFIXES
 

@@ -31,9 +31,10 @@ from pathlib import Path
 import click
 
 from ..config import Config
+from ..io.formats import suffixes_of
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "wider_protest"
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+PHOTO_SUFFIXES = suffixes_of("jpeg", "png")  # the data sets hold JPEGs (and PNGs)
 
 
 def photo_set(data_dir: Path, limit: int) -> list[Path]:

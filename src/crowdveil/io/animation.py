@@ -30,12 +30,13 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CorruptInput, TooLarge, UnsupportedFormat
+from .formats import OUTPUTS
 from .video import SourceInfo, VideoFrame
 
 __all__ = ["AnimationSource", "CleanAnimationWriter", "animation_frames", "output_kind", "ANIMATION_OUTPUTS", "MAX_FRAMES"]
 
 # sniffed format → (Pillow writer, output suffix)
-ANIMATION_OUTPUTS = {"gif": ("GIF", ".gif"), "webp": ("WEBP", ".webp"), "apng": ("PNG", ".png")}
+ANIMATION_OUTPUTS = {kind: (writer, OUTPUTS[kind]) for kind, writer in (("gif", "GIF"), ("webp", "WEBP"), ("apng", "PNG"))}
 # An animation with more frames than this is refused (a chat clip has tens to hundreds):
 # each frame costs a detection, and one header can claim millions of them.
 MAX_FRAMES = 20_000

@@ -2,8 +2,9 @@
 
 ``sniff`` decides a file's format from its bytes; this table says, for each
 format name it returns, whether it is a photo, a video or a RAW camera file,
-and which suffixes a folder walk takes as media (``runner.batch``). Every
-other module asks here instead of keeping a list of its own.
+and which suffixes a folder walk takes as media (``runner.batch``). ``OUTPUTS``
+says which suffix each format crowdveil writes gets. Every other module asks
+here instead of keeping a list of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Format", "FORMATS", "PHOTO_FORMATS", "VIDEO_FORMATS", "RAW_FORMATS", "ANIMATABLE_FORMATS",
-           "PHOTO_SUFFIXES", "VIDEO_SUFFIXES", "RAW_SUFFIXES", "MEDIA_SUFFIXES", "kind_of"]
+           "PHOTO_SUFFIXES", "VIDEO_SUFFIXES", "RAW_SUFFIXES", "MEDIA_SUFFIXES", "OUTPUTS", "OUTPUT_SUFFIXES",
+           "ANIMATION_SUFFIXES", "kind_of", "suffixes_of", "supported_list"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,12 @@ VIDEO_SUFFIXES = frozenset(s for f in FORMATS if f.kind == "video" for s in f.su
 RAW_SUFFIXES = frozenset(s for f in FORMATS if f.kind == "raw" for s in f.suffixes)
 MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES | RAW_SUFFIXES
 
+# What crowdveil writes: each output format and the suffix its file gets (an APNG is a ``.png``).
+OUTPUTS: dict[str, str] = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "apng": ".png", "mp4": ".mp4"}
+OUTPUT_SUFFIXES = tuple(dict.fromkeys(OUTPUTS.values()))  # each once: .jpg .png .webp .gif .mp4
+# A destination's suffix picks what an animation is written as (GIF in, ``out.webp`` out: WebP).
+ANIMATION_SUFFIXES: dict[str, str] = {**{OUTPUTS[kind]: kind for kind in ("mp4", "gif", "webp", "apng")}, ".apng": "apng"}
+
 _BY_NAME = {f.name: f for f in FORMATS}
 
 
@@ -65,6 +73,11 @@ def kind_of(fmt: str) -> str:
     """``photo``, ``video`` or ``raw``; an unknown name is a photo (decoded, or refused, as one)."""
     found = _BY_NAME.get(fmt)
     return found.kind if found else "photo"
+
+
+def suffixes_of(*names: str) -> frozenset[str]:
+    """The file suffixes of the formats named (as ``sniff`` names them)."""
+    return frozenset(s for name in names for s in _BY_NAME[name].suffixes)
 
 
 def supported_list() -> str:

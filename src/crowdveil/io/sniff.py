@@ -14,10 +14,9 @@ from pathlib import Path
 from ..errors import CorruptInput, UnsupportedFormat
 from .formats import ANIMATABLE_FORMATS, PHOTO_FORMATS, RAW_SUFFIXES, VIDEO_FORMATS, kind_of, supported_list
 
-__all__ = ["SNIFF_BYTES", "sniff", "media_kind", "PHOTO_FORMATS", "VIDEO_FORMATS", "ANIMATABLE_FORMATS"]
+__all__ = ["SNIFF_BYTES", "sniff", "raw_container", "media_kind", "PHOTO_FORMATS", "VIDEO_FORMATS", "ANIMATABLE_FORMATS"]
 
 SNIFF_BYTES = 4096
-RAW_EXTENSIONS = RAW_SUFFIXES  # TIFF-based RAW files whose first IFD does not say so (NEF, ARW, PEF…)
 
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
 _AVIF_BRANDS = {b"avif", b"avis"}
@@ -59,7 +58,7 @@ def sniff(head: bytes, name: str = "") -> str:
             or (head[:4] in (b"II*\x00", b"MM\x00*") and head[8:10] == b"CR"):
         return "raw"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        if suffix in RAW_EXTENSIONS or _is_dng(head):
+        if suffix in RAW_SUFFIXES or _is_dng(head):  # NEF, ARW, PEF…: their first IFD does not say so
             return "raw"
         return "tiff"
     if head[:4] == b"\x1a\x45\xdf\xa3":
@@ -118,6 +117,21 @@ def _is_dng(head: bytes) -> bool:
     except struct.error:  # the IFD lies past the head: only the suffix can tell
         return False
     return False
+
+
+def raw_container(head: bytes) -> str:
+    """The container a RAW file (``sniff`` said ``raw``) is built on, from the same first bytes.
+
+    ``tiff`` (DNG, NEF, ARW, CR2, and ORF/RW2 with magic numbers of their own), ``isobmff``
+    (Canon CR3), ``raf`` (Fujifilm) or ``x3f`` (Sigma).
+    """
+    if head.startswith(b"FUJIFILMCCD-RAW"):
+        return "raf"
+    if head[:4] == b"FOVb":
+        return "x3f"
+    if head[4:8] == b"ftyp":
+        return "isobmff"
+    return "tiff"
 
 
 def media_kind(fmt: str) -> str:

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 from ..config import Config
 from ..errors import CrowdveilError, ModelError
 # What a folder walk takes as media: the one table in io.formats (RAW files included).
-from ..io.formats import MEDIA_SUFFIXES, PHOTO_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401
+from ..io.formats import MEDIA_SUFFIXES, VIDEO_SUFFIXES
 from ..io.naming import is_neutral_output, neutral_stems, output_stem
 from ..io.output import TEMP_MARK
 from ..pipeline import anonymize

@@ -64,14 +64,13 @@ from typing import Any, Iterable, Iterator
 from ..version import __version__
 from ..config import Config
 from ..errors import InputError, OutputError, UnsafeOutputPath, WriteFailed
+from ..io.digest import sha256_file
+from ..io.formats import OUTPUT_SUFFIXES  # every suffix the pipeline can pick: the candidates of "started"
 from ..io.output import TEMP_MARK
 
 # What older versions kept in the output folder; read once, moved to the state directory.
 MANIFEST_NAME = ".crowdveil-manifest.jsonl"
 FORMAT_VERSION = 1
-# Output suffixes the pipeline can pick for one source; the candidates of "started".
-OUTPUT_SUFFIXES = (".jpg", ".png", ".webp", ".gif", ".mp4")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -83,14 +82,6 @@ class DoneEntry:
     faces: list[dict[str, Any]]
     metadata_removed: list[str]
     painted: dict[str, Any] = dataclasses.field(default_factory=dict)  # {"pct": …, "frame": …} (video: the most painted)
-
-
-def file_sha256(path: Path, *, prefix: bytes = b"") -> str:
-    digest = hashlib.sha256(prefix)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def source_key(src: Path) -> str:
@@ -108,7 +99,7 @@ def source_digest(src: Path) -> str:
     from ..io.source import read_regular_file
 
     read_regular_file(src, limit=0)
-    return file_sha256(src, prefix=b"crowdveil-source-bytes\0")
+    return sha256_file(src, prefix=b"crowdveil-source-bytes\0")
 
 
 def settings_digest(config: Config) -> str:
@@ -527,7 +518,7 @@ def relative_name(folder: Path, path: Path) -> str:
 
 def _sha256_or_none(path: Path) -> str | None:
     try:
-        return file_sha256(path)
+        return sha256_file(path)
     except OSError:
         return None  # unreadable: not trusted as done; the pipeline's own checks take over
 

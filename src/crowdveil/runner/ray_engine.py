@@ -49,8 +49,9 @@ from typing import Any, Callable, Literal
 
 from ..config import Config
 from ..errors import ClusterFailed, CrowdveilError, DeadlineExceeded, MissingExtra, ModelError, OutputError, Quarantined
+from ..io.formats import VIDEO_SUFFIXES
 from ..types import Check, Report
-from .batch import VIDEO_SUFFIXES, BatchResult, Job, run_one
+from .batch import BatchResult, Job, run_one
 from .manifest import Manifest, Prior, check_prior, preexisting_outputs, remove_stale_temp_files, source_digest, source_key
 
 DEFAULT_ATTEMPTS = 2
