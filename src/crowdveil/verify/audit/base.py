@@ -120,6 +120,7 @@ def check_padding(data: Any, start: int, end: int, audit: Audit, where: str) -> 
             audit._flag("unknown metadata", f"{where} (non-zero padding)")
             return
 
+
 _ENCODER_STRINGS = (b"x264 - core", b"x265 (build", b"Lavc")
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from .base import Audit, MAX_DEPTH, Malformed, check_trailer, guarded, unpack
 
-
 _FLV_STRUCTURAL_KEYS = frozenset({
     "duration", "width", "height", "videodatarate", "framerate", "videocodecid", "audiodatarate",
     "audiosamplerate", "audiosamplesize", "stereo", "audiocodecid", "filesize", "hasvideo", "hasaudio",

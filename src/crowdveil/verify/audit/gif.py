@@ -7,7 +7,6 @@ from typing import Any
 from .base import Audit, Malformed, check_trailer, fourcc, unpack
 from .xmp import classify_xmp
 
-
 _GIF_APP_KINDS = {b"NETSCAPE2.0": None, b"ANIMEXTS1.0": None, b"XMP DataXMP": "XMP", b"ICCRGBG1012": "colour profile"}
 
 

@@ -10,10 +10,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .base import Audit, MAX_DEPTH, Malformed, check_padding, check_trailer, cstring, fourcc, guarded, key_kind, scan_encoder_strings, uint, unpack
+from .base import (MAX_DEPTH, Audit, Malformed, check_padding, check_trailer, cstring, fourcc, guarded, key_kind,
+                   scan_encoder_strings, uint, unpack)
 from .tiff import walk_tiff
 from .xmp import classify_xmp
-
 
 _MAX_ITEM_BYTES = 4 << 20  # HEIF metadata items read into memory, at most
 _XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")

@@ -8,10 +8,8 @@ from .base import Audit, Malformed, check_trailer, guarded, unpack
 from .tiff import walk_tiff
 from .xmp import classify_xmp, flag_hints
 
-
+# Olympus/Agfa/Sanyo "PictureInfo" APP12: "key=value" text lines.
 _PICTURE_INFO_HINTS = ((b"TimeDate=", "timestamps"), (b"Serial#=", "camera serial"), (b"Type=", "device make/model"))
-
-
 _PHOTOSHOP_KINDS = {0x0404: "IPTC", 0x0409: "embedded thumbnail", 0x040C: "embedded thumbnail",
                     0x040F: "colour profile", 0x0422: "EXIF", 0x0424: "XMP"}
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Audit, check_padding, fourcc, guarded, unpack
+from .isobmff import boxes
 from .tiff import walk_tiff
 from .xmp import classify_xmp
-from .isobmff import boxes
-
 
 _JXL_STRUCTURAL = frozenset({b"JXL ", b"ftyp", b"jxll", b"jxlc", b"jxlp", b"jxli"})
 

@@ -6,7 +6,6 @@ from typing import Any, Iterator
 
 from .base import Audit, MAX_DEPTH, Malformed, PARSE_ERRORS, check_trailer, key_kind, scan_encoder_strings, uint, unpack
 
-
 _SEGMENT, _CLUSTER, _INFO, _TRACKS, _TAGS = 0x18538067, 0x1F43B675, 0x1549A966, 0x1654AE6B, 0x1254C367
 _SEGMENT_KINDS = {0x1941A469: ("embedded thumbnail", "Attachments"), 0x1043A770: ("unknown metadata", "Chapters")}
 # SeekHead, Cues, Void, CRC-32, and cluster children met when an unknown-size cluster is opened.

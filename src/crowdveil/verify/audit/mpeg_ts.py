@@ -6,7 +6,6 @@ from typing import Any
 
 from .base import Audit, Malformed
 
-
 _TS_PACKETS_READ = 4096  # PAT, PMT and SDT repeat every few hundred ms; this many packets see them
 # PMT stream types that carry no picture or sound: timed metadata (ID3, KLV), data carousels.
 _TS_METADATA_TYPES = {0x15: "timed metadata track", 0x05: "unknown metadata", 0x0B: "unknown metadata",

@@ -8,7 +8,6 @@ from .base import Audit, Malformed, check_trailer, cstring, fourcc, guarded, unp
 from .tiff import walk_tiff
 from .xmp import classify_xmp
 
-
 _PNG_STRUCTURAL = frozenset(
     {b"IHDR", b"PLTE", b"IDAT", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs", b"bKGD",
      b"acTL", b"fcTL", b"fdAT"}

@@ -8,7 +8,6 @@ from typing import Any, Iterator
 
 from .base import Audit, Malformed, PARSE_ERRORS, unpack
 
-
 _MAX_IFDS = 64  # IFDs per TIFF structure
 
 _TAG_KINDS = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from .base import Audit
 
-
+# Property names, and the kind of what their values say.
 _XMP_HINTS = (
     (b"mwg-rs:Regions", "face regions"), (b"MP:RegionInfo", "face regions"), (b"MPRI:Regions", "face regions"),
     (b"exif:GPS", "GPS position"), (b"Iptc4xmpCore:Location", "location"), (b"photoshop:City", "location"),
@@ -24,9 +24,8 @@ _XMP_HINTS = (
 )
 
 
-# Olympus/Agfa/Sanyo "PictureInfo" APP12: "key=value" text lines.
-
 def classify_xmp(data: Any, start: int, end: int, audit: Audit, where: str) -> None:
+    """An XMP packet in ``data[start:end]``: flagged, with the kinds its property names reveal."""
     audit._flag("XMP", where)
     flag_hints(data, start, end, audit, where, _XMP_HINTS)
 
