@@ -58,6 +58,12 @@ class TrackerSettings:
     # alone reaches at the end of the 15-frame hold. Measured with 0.15: the verifier repaired
     # more frames, with boxes as big as those saved.
     max_margin: float = 0.3
+    # A track seen once, weakly, is more often a hand or a shirt print than a face: on the ASL
+    # clips one 0.40 detection of hands was pre-rolled and held for 26 frames. Its region lives
+    # only ``weak_reach`` frames either side; it still links a later detection for
+    # ``hold`` + ``lookahead`` frames, and the frames between two detections are interpolated.
+    weak_score: float = 0.5
+    weak_reach: int = 4
 
     def __post_init__(self) -> None:
         if self.lookahead < 0 or self.hold < 0:
@@ -72,6 +78,8 @@ class _Track:
     boxes: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> xyxy of a detection
     score: float = 0.0
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # centre px / frame
+    seen: int = 0  # detections linked to this track
+    best: float = 0.0  # their best score
 
     @property
     def last(self) -> int:
@@ -165,6 +173,8 @@ class IouTracker:
             track.velocity = step if len(track.boxes) == 1 else 0.5 * track.velocity + 0.5 * step
         track.boxes[index] = np.asarray(box, np.float32).copy()
         track.score = score
+        track.seen += 1
+        track.best = max(track.best, score)
 
     # -- releasing -----------------------------------------------------------------------------
 
@@ -180,18 +190,21 @@ class IouTracker:
             before = [f for f in frames if f < index]
             after = [f for f in frames if index < f <= index + s.lookahead]
             boxes = []
+            weak = track.seen == 1 and track.best < s.weak_score
+            pre_reach = min(s.lookahead, s.weak_reach) if weak else s.lookahead
+            hold_reach = min(s.hold, s.weak_reach) if weak else s.hold
             if before and after and after[0] - before[-1] <= s.hold + s.lookahead + 1:
                 a, b = before[-1], after[0]
                 w = (index - a) / (b - a)
                 box = (1 - w) * track.boxes[a] + w * track.boxes[b]
                 boxes.append((_grow(box, track, 1, s), "track:interpolated"))
             else:
-                if after:
+                if after and after[0] - index <= pre_reach:
                     # Where the face came from: its first box, moved back along the track's motion.
                     b = after[0]
                     moved = track.boxes[b] - np.tile(track.velocity * (b - index), 2)
                     boxes.append((_grow(moved, track, b - index, s), "track:pre-roll"))
-                if before and index - before[-1] <= s.hold:
+                if before and index - before[-1] <= hold_reach:
                     a = before[-1]
                     moved = track.boxes[a] + np.tile(track.velocity * (index - a), 2)
                     boxes.append((_grow(moved, track, index - a, s), "track:hold"))
