@@ -254,3 +254,72 @@ def test_one_drag_covers_a_person_and_every_cover_drawn_is_the_exported_pixels(t
     assert painted((FACES[2][0], FACES[2][1], FACES[2][2], h)) == 0
     assert painted(TEXT[0]) == 1 and painted(TEXT[1]) == 0
     assert painted((560, 0, 640, 40)) == 0 and painted((0, 0, 640, 20)) == 0
+
+
+# ---- the workspace's side: what the page may ask for -------------------------------------------
+
+def _workspace(tmp_path, config=None, **detectors):
+    folder = tmp_path / "in"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((400, 640, 3), BACKGROUND, np.uint8)).save(folder / "sign.png")
+    workspace = Workspace(config or Config(preset="fast"), tmp_path / "out", names="keep",
+                          **{"detector": Fixed([]), "verifier": Fixed([]), **detectors})
+    (item,) = workspace.add_folder(folder)
+    workspace.wait_idle()
+    return workspace, item
+
+
+def test_text_is_looked_for_once_on_request_or_on_adding_with_cover_text(tmp_path):
+    text = Fixed(TEXT, kind="text")
+    workspace, item = _workspace(tmp_path / "asked", text_detector=text)
+    try:
+        assert item.text is None and item.to_dict()["text"] is None and text.calls == 0
+        workspace.find_text(item.id)
+        workspace.find_text(item.id)
+        assert text.calls == 1 and [t["box"] for t in item.to_dict()["text"]] == TEXT
+    finally:
+        workspace.close()
+    started = Fixed(TEXT, kind="text")
+    workspace, item = _workspace(tmp_path / "started", Config(preset="fast", cover=("text",)), text_detector=started)
+    try:  # ``crowdveil studio --cover text``: the suggestions are there when the photo opens
+        assert started.calls == 1 and len(item.text) == 2
+    finally:
+        workspace.close()
+
+
+def test_a_cleared_text_box_must_be_text_the_studio_found_and_covers_must_be_known(tmp_path, monkeypatch):
+    from crowdveil.studio.workspace import StudioError
+
+    monkeypatch.setitem(cover._TEXT, "verifier", Fixed([], kind="text"))
+    workspace, item = _workspace(tmp_path, text_detector=Fixed(TEXT, kind="text"))
+    try:
+        forged = [{"box": [10, 10, 200, 60], "kind": "text"}]
+        with pytest.raises(StudioError, match="must be a face the studio found"):  # nothing looked for yet
+            workspace.export_photo(item.id, [], forged, "fill", "box", cover=["text"])
+        workspace.find_text(item.id)
+        with pytest.raises(StudioError, match="not a drawn, moved or resized box"):
+            workspace.export_photo(item.id, [], forged, "fill", "box", cover=["text"])
+        with pytest.raises(StudioError, match="not one the studio offers"):
+            workspace.export_photo(item.id, [], [], "fill", "box", cover=["plates"])
+        cleared = [{"box": TEXT[1], "kind": "text"}]
+        workspace.export_photo(item.id, [{"box": TEXT[0], "kind": "text"}], cleared, "fill", "box", cover=["text"])
+        assert item.status == "exported" and item.cover == ["text"]
+        assert "no text left outside the redacted regions" in {c["name"] for c in item.export["checks"]}
+    finally:
+        workspace.close()
+    exported = np.asarray(Image.open(tmp_path / "out" / "sign.veiled.png").convert("RGB"))
+    assert filled_share(exported, TEXT[0]) == 1 and filled_share(exported, TEXT[1]) == 0
+
+
+def test_a_person_drawn_by_hand_is_painted_head_and_body(tmp_path):
+    workspace, item = _workspace(tmp_path)
+    try:
+        workspace.export_photo(item.id, [{"box": list(HEAD), "kind": "person"}], [], "fill", "ellipse")
+        assert item.status == "exported"
+    finally:
+        workspace.close()
+    exported = np.asarray(Image.open(tmp_path / "out" / "sign.veiled.png").convert("RGB"))
+    hw, cx = HEAD[2] - HEAD[0], (HEAD[0] + HEAD[2]) / 2
+    body = (np.ceil(cx - bodies.HALF_WIDTH * hw), HEAD[3], np.floor(cx + bodies.HALF_WIDTH * hw), 400)
+    assert filled_share(exported, body) == 1 and filled_share(exported, HEAD) == 1
+    assert filled_share(exported, (0, 0, 640, 30)) == 0 and filled_share(exported, (400, 0, 640, 400)) == 0
