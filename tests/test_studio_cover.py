@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import av
 import cv2
 import numpy as np
 import pytest
@@ -23,7 +26,7 @@ from crowdveil.studio.server import StudioServer
 from crowdveil.studio.workspace import Workspace
 from crowdveil.types import Detections
 
-from helpers import filled_share
+from helpers import face_on_background, filled_share
 
 GREY = np.array(Config().fill_color)
 BACKGROUND = (30, 160, 220)
@@ -323,3 +326,37 @@ def test_a_person_drawn_by_hand_is_painted_head_and_body(tmp_path):
     body = (np.ceil(cx - bodies.HALF_WIDTH * hw), HEAD[3], np.floor(cx + bodies.HALF_WIDTH * hw), 400)
     assert filled_share(exported, body) == 1 and filled_share(exported, HEAD) == 1
     assert filled_share(exported, (0, 0, 640, 30)) == 0 and filled_share(exported, (400, 0, 640, 400)) == 0
+
+
+def test_cover_whole_bodies_reaches_a_videos_export_and_its_review(tmp_path, browser):
+    pixels, (face,) = face_on_background(320, 240, faces=((130, 30, 60),))
+    src = tmp_path / "clip.mp4"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(30):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    out = tmp_path / "out"
+    workspace = Workspace(Config(preset="fast"), out, names="keep")
+    with StudioServer(workspace) as server:
+        ctx, page, errors = open_editor(browser, server, src, "Video")
+        assert page.locator("#text-option").is_hidden(), "videos cover faces and bodies only"
+        page.check("#cover-bodies")
+        page.click("#export")
+        page.locator("#result.ok, #result.bad").wait_for(timeout=120_000)
+        assert "Verified and saved" in page.locator("#result").inner_text()
+        page.locator("#scrubber").wait_for(state="visible")
+        # The review draws the regions the export painted on each frame: the face's and its body's.
+        assert page.locator("#covers > *").count() >= 2
+        assert errors == []
+        ctx.close()
+    x1, y1, x2, y2 = face
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out / "clip.veiled.mp4"), "-f", "rawvideo", "-pix_fmt",
+                          "rgb24", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, 240, 320, 3)
+    assert len(frames) == 30
+    torso = (x1, y2 + 4, x2, 240)
+    assert min(filled_share(frame, torso, tol=16) for frame in frames) > 0.97
