@@ -1,8 +1,11 @@
 """``--cover text`` and ``--cover bodies``: the text detector on text rendered
 into the demo's photo, painting and verification of text (and a refusal when
 the verifier keeps reading text), body regions from faces, a group photo made
-here, a video whose bodies follow the face's track; and, when ../shared is
-there, a real protest photo's placards and a real group photo's torsos."""
+here, a video whose bodies follow the face's track (in the regions painted, and
+in the written file as ffmpeg decodes it); and, when ../shared is there, a real
+protest photo's placards (covered, found by the verifier when missed before
+painting, refused when it still reads them) and a real group photo's torsos
+(hand-marked, and below each of WIDER FACE's ground-truth faces)."""
 
 from __future__ import annotations
 
@@ -275,3 +278,99 @@ def test_real_group_photo_torsos_are_covered(tmp_path):
     assert report.passed
     for box in GROUP_TORSOS:
         assert filled_share(out, box) >= 0.95, box
+
+
+def _ground_truth(relpath: str):
+    from crowdveil.bench.wider import parse_ground_truth
+
+    text = (SHARED.parents[1] / "wider_face_split" / "wider_face_val_bbx_gt.txt").read_text()
+    (image,) = [im for im in parse_ground_truth(text) if im.relpath == relpath]
+    return image.xyxy[image.scored]
+
+
+@needs_shared
+def test_real_group_photo_torso_below_every_ground_truth_face_is_painted(tmp_path):
+    # The annotators' face boxes, not ours: below each, from the chin down by one and a half face
+    # heights and as wide as the face, is that person's torso (five people standing, every one found).
+    faces = _ground_truth(GROUP_PHOTO)
+    assert len(faces) == 5
+    report = anonymize(SHARED / GROUP_PHOTO, tmp_path / "out.jpg", Config(cover=("bodies",)))
+    out = np.asarray(Image.open(tmp_path / "out.jpg"))
+    h = out.shape[0]
+    assert report.passed and any("body region(s) covered" in n for n in report.notes)
+    for x1, y1, x2, y2 in faces:
+        torso = (x1, y2, x2, min(h, y2 + 1.5 * (y2 - y1)))
+        assert filled_share(out, torso) >= 0.95, torso
+    # Without --cover bodies the same torsos are the photo's own pixels.
+    plain = np.asarray(Image.open(anonymize(SHARED / GROUP_PHOTO, tmp_path / "plain.jpg", Config()).destination))
+    assert max(filled_share(plain, (x1, y2 + 0.3 * (y2 - y1), x2, y2 + 1.5 * (y2 - y1))) for x1, y1, x2, y2 in faces) < 0.2
+
+
+class NoText(Detector):
+    """A text pass that reads nothing: the placards are missed before painting, as a weaker model might."""
+
+    name = "no-text"
+
+    def detect(self, rgb):
+        return Detections.from_boxes(np.zeros((0, 4), np.float32), kind="text", source=self.name)
+
+
+@needs_shared
+def test_real_placard_photo_text_missed_before_painting_is_found_by_the_verifier_and_covered(tmp_path, monkeypatch):
+    monkeypatch.setitem(cover._TEXT, "detector", NoText())
+    report = anonymize(SHARED / PLACARD_PHOTO, tmp_path / "out.jpg", Config(cover=("text",)))
+    out = np.asarray(Image.open(tmp_path / "out.jpg"))
+    assert report.passed and any("verification found" in n for n in report.notes), report.notes
+    for box in PLACARD_TEXT[:2]:  # the placard's lines and the café sign, read by the verifier in the written file
+        assert filled_share(out, box) >= 0.9, box
+
+
+@needs_shared
+def test_real_placard_photo_is_refused_and_not_written_when_the_verifier_still_reads_text(tmp_path, monkeypatch):
+    # The text missed before painting and no repair round left: the verifier reads the placards in the
+    # written file and the file is refused, nothing written.
+    import sys
+
+    from crowdveil.pipeline import redact_verified
+
+    monkeypatch.setitem(cover._TEXT, "detector", NoText())
+    monkeypatch.setattr(sys.modules[redact_verified.__module__], "REPAIR_ROUNDS", 0)
+    with pytest.raises(VerificationFailed, match="no text left") as caught:
+        anonymize(SHARED / PLACARD_PHOTO, tmp_path / "out" / "out.jpg", Config(cover=("text",)))
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    check = {c.name: c for c in caught.value.report.checks}["no text left outside the redacted regions"]
+    assert not check.passed and "re-detected by" in check.detail
+
+
+def _ffmpeg_rgb(path: Path, width: int, height: int) -> np.ndarray:
+    """Every frame of ``path`` as ffmpeg itself decodes it: (N, H, W, 3)."""
+    import subprocess
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+
+
+def test_in_a_video_the_painted_body_moves_with_the_face_as_ffmpeg_decodes_it(tmp_path):
+    from crowdveil.bench.video import write_moving_face_clip
+
+    # Three seconds: the face moves a few pixels a frame, so the tracker follows it as one track (in a
+    # clip shorter than the tracker's hold, every place a face was found is covered on every frame).
+    truth = write_moving_face_clip(tmp_path / "clip.mp4", width=640, height=480, frames=90, face_height=60)
+    report = anonymize(tmp_path / "clip.mp4", tmp_path / "out.mp4", Config(cover=("bodies",)))
+    assert report.passed
+    frames = _ffmpeg_rgb(tmp_path / "out.mp4", 640, 480)
+    assert len(frames) == len(truth)
+
+    def below(box):
+        x1, y1, x2, y2 = box
+        return (x1, y2 + 4, x2, min(480, y2 + 2 * (y2 - y1)))
+
+    for index, (frame, face) in enumerate(zip(frames, truth)):
+        assert filled_share(frame, below(face), tol=16) >= 0.97, index
+    # It follows the face rather than covering the whole path: where the body is at the end, the
+    # first frame shows the scene, and the other way round.
+    first, last = truth[0], truth[-1]
+    assert last[0] - first[2] > 4 * (first[2] - first[0]), "the face must travel further than a body's width"
+    assert filled_share(frames[0], below(last), tol=16) < 0.2
+    assert filled_share(frames[-1], below(first), tol=16) < 0.2

@@ -35,15 +35,29 @@ def body_regions(faces: Detections, width: int, height: int) -> Detections:
     faces = faces[np.isin(faces.kind.astype(str), _FROM_KINDS)] if len(faces) else faces
     if not len(faces):
         return Detections.from_boxes(np.zeros((0, 4), np.float32), kind=KIND, source="bodies")
-    w, h = faces.width, faces.height
-    cx = (faces.xyxy[:, 0] + faces.xyxy[:, 2]) / 2
-    boxes = np.stack([cx - HALF_WIDTH * w, faces.xyxy[:, 1] - ABOVE * h, cx + HALF_WIDTH * w,
-                      faces.xyxy[:, 3] + BELOW * h], axis=1)
-    merged, members = merge_overlapping(boxes)
+    merged, members = merge_overlapping(body_boxes(faces))
     score = np.array([faces.score[m].max() for m in members], np.float32)
     # No track id of its own: in a video the body is derived again on every frame from its
     # face's tracked region, so it follows that track without being one.
     return Detections.from_boxes(merged, score, kind=KIND, source="bodies").clip(width, height)
+
+
+def body_boxes(faces: Detections) -> np.ndarray:
+    """Each face's own body box (N, 4), neither merged nor clipped."""
+    w, h = faces.width, faces.height
+    cx = (faces.xyxy[:, 0] + faces.xyxy[:, 2]) / 2
+    return np.stack([cx - HALF_WIDTH * w, faces.xyxy[:, 1] - ABOVE * h, cx + HALF_WIDTH * w,
+                     faces.xyxy[:, 3] + BELOW * h], axis=1).astype(np.float32)
+
+
+def person_regions(heads: Detections, width: int, height: int) -> Detections:
+    """The body below each head marked by hand (the studio's person tool): one region each, clipped.
+
+    Not merged: each is a person someone chose, shown and painted as its own box.
+    """
+    if not len(heads):
+        return Detections.from_boxes(np.zeros((0, 4), np.float32), kind=KIND, source="studio")
+    return Detections.from_boxes(body_boxes(heads), heads.score, kind=KIND, source="studio").clip(width, height)
 
 
 def merge_overlapping(boxes: np.ndarray, share: float = MERGE_OVERLAP) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -80,6 +94,6 @@ def _components(linked: np.ndarray) -> np.ndarray:
             node = stack.pop()
             for nxt in np.flatnonzero(linked[node] & (labels < 0)):
                 labels[nxt] = current
-                stack.append(nxt)
+                stack.append(int(nxt))
         current += 1
     return labels

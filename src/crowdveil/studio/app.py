@@ -29,7 +29,8 @@ Routes (all JSON but the page, its assets and the image/video files):
 ``GET /api/state``, ``POST /api/upload?name=…`` (raw bytes),
 ``GET /api/items/{id}/preview``, ``GET /api/items/{id}/result``, ``POST /api/items/{id}/export``,
 ``GET /api/items/{id}/download``, ``GET /api/items/{id}/frames/{n}``, ``GET /api/items/{id}/review/{n}``,
-``POST /api/items/{id}/remove``, ``GET /catalog?lang=…`` (the page's text in its language: ``lang``,
+``POST /api/items/{id}/remove``, ``POST /api/items/{id}/text`` (look for text in a photo, once),
+``GET /catalog?lang=…`` (the page's text in its language: ``lang``,
 else the browser's ``Accept-Language``; no secret in it, so the cookie alone opens it, as it opens the page;
 the page sends its chosen language as ``Accept-Language`` on every request, and refusals come back in it).
 """
@@ -177,12 +178,18 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
         return _static(request.path_params["name"])
 
     async def state(request: Request) -> Response:
+        from ..redact import bodies, regions
+
         return JSONResponse({
             "items": [item.to_dict() for item in workspace.items()],
             "out_dir": str(workspace.out_dir),
             "out_dir_shown": _home_as_tilde(workspace.out_dir),
             "defaults": {"style": workspace.config.style, "shape": workspace.config.shape,
-                         "padding": workspace.config.padding, "fill_color": list(workspace.config.fill_color)},
+                         "padding": workspace.config.padding, "fill_color": list(workspace.config.fill_color),
+                         "cover": [c for c in workspace.config.cover if c != "faces"]},
+            # The geometry the export paints text and bodies with (``redact``), so the page draws the same covers.
+            "geometry": {"text_padding": regions.TEXT_PADDING, "body_above": bodies.ABOVE, "body_below": bodies.BELOW,
+                         "body_half_width": bodies.HALF_WIDTH, "body_merge": bodies.MERGE_OVERLAP},
             "max_upload_bytes": workspace.max_upload_bytes,
         })
 
@@ -214,17 +221,24 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
         if not isinstance(body, dict):
             raise StudioError("server.expected_object")
         style, shape = str(body.get("style", item.style)), str(body.get("shape", item.shape))
+        cover = body.get("cover", [])
+        if not isinstance(cover, list):
+            raise StudioError("server.bad_setting", detail="cover must be a list")
         if item.media == "video":
             fixes = body.get("fixes", [])
             if not isinstance(fixes, list):
                 raise StudioError("server.lists")
             item = workspace.start_video_export(item.id, style, shape, keep_audio=body.get("keep_audio") is True,
-                                                fixes=fixes)
+                                                fixes=fixes, cover=cover)
         else:
             regions, removed = body.get("regions", []), body.get("removed", [])
             if not isinstance(regions, list) or not isinstance(removed, list):
                 raise StudioError("server.lists")
-            item = await run_in_threadpool(workspace.export_photo, item.id, regions, removed, style, shape)
+            item = await run_in_threadpool(workspace.export_photo, item.id, regions, removed, style, shape, cover)
+        return JSONResponse(item.to_dict())
+
+    async def find_text(request: Request) -> Response:
+        item = await run_in_threadpool(workspace.find_text, request.path_params["id"])
         return JSONResponse(item.to_dict())
 
     async def download(request: Request) -> Response:
@@ -272,6 +286,7 @@ def create_app(workspace: Workspace, *, port: int, token: str) -> Guard:
         Route("/api/items/{id}/frames/{n:int}", frame),
         Route("/api/items/{id}/review/{n:int}", review_frame),
         Route("/api/items/{id}/remove", remove, methods=["POST"]),
+        Route("/api/items/{id}/text", find_text, methods=["POST"]),
         Route("/catalog", page_catalog),
     ]
 

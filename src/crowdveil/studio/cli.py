@@ -8,7 +8,17 @@ from pathlib import Path
 
 import click
 
-from ..config import SHAPES, STYLES, Config
+from ..config import COVERS, SHAPES, STYLES, Config
+
+
+def _covers(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    from ..i18n import catalog
+
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = [n for n in names if n not in COVERS]
+    if unknown:
+        raise click.BadParameter(catalog("cli")("usage.unknown_cover", name=repr(unknown[0]), covers=", ".join(COVERS)))
+    return names
 
 
 @click.command("studio")
@@ -21,6 +31,9 @@ from ..config import SHAPES, STYLES, Config
 @click.option("--fast", is_flag=True, help="Faster detection with lower recall on tiny faces.")
 @click.option("--threshold", type=click.FloatRange(0.01, 0.99), default=None, help="Detector score threshold.")
 @click.option("--padding", type=click.FloatRange(0.25, 2.0), default=0.3, show_default=True)
+@click.option("--cover", default="faces", show_default=True, callback=_covers,
+              help="What the page starts covering besides faces: text (plates, signs, badges: found when a photo is "
+                   "added, suggested covered), bodies. Both can be switched per file in the page. Example: --cover text")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default: any free one).")
 @click.option("--max-upload-mb", type=click.IntRange(1, 1 << 20), default=2048, show_default=True,
               help="Largest file the page accepts.")
@@ -28,7 +41,7 @@ from ..config import SHAPES, STYLES, Config
               help="Name exports veiled-0001.jpg… (neutral: a phone's file name tells when, a renamed one who), "
                    "or NAME.veiled.EXT (keep).")
 @click.option("--no-browser", is_flag=True, help="Print the link without opening a browser.")
-def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_upload_mb, names, no_browser):
+def studio(folder, out_dir, style, shape, fast, threshold, padding, cover, port, max_upload_mb, names, no_browser):
     """Review photos and videos in your browser: see the faces found, remove or
     add regions by hand, then export verified copies.
 
@@ -43,7 +56,7 @@ def studio(folder, out_dir, style, shape, fast, threshold, padding, port, max_up
     if out_dir is None:
         out_dir = folder.resolve().parent / f"{folder.resolve().name}-veiled" if folder else Path("veiled")
     config = Config(style=style, shape=shape, preset="fast" if fast else "default", threshold=threshold,
-                    padding=padding)
+                    padding=padding, cover=cover)
     workspace = Workspace(config, out_dir, max_upload_bytes=max_upload_mb << 20, names=names)
     _guarded(lambda: workspace.detector)  # missing weights: say so now, not in the page
     server = StudioServer(workspace, port)

@@ -41,7 +41,7 @@ from ..io.source import read_regular_file
 from ..types import Detections, Report, box_iou
 
 __all__ = ["Workspace", "Item", "StudioError", "PREVIEW_LONG_SIDE", "RESULT_FRAMES", "REVIEW_FRAMES", "SAME_FACE_IOU",
-           "error_kind"]
+           "STUDIO_COVERS", "error_kind"]
 
 # Previews are only for looking at; regions stay in full-size pixels.
 PREVIEW_LONG_SIDE = 1600
@@ -51,6 +51,8 @@ RESULT_FRAMES = 4
 REVIEW_FRAMES = 60
 # A region left visible must overlap a face the studio found at least this much (it is then that face's box).
 SAME_FACE_IOU = 0.5
+# What the page can ask to cover besides faces (``Config.cover``): text on photos, bodies on photos and videos.
+STUDIO_COVERS = ("text", "bodies")
 PRIVATE_PREFIX = "crowdveil-studio-"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -105,6 +107,10 @@ class Item:
     width: int = 0
     height: int = 0
     faces: Detections = field(default_factory=Detections.empty)
+    # Text regions (plates, signs, badges) found when the page asked for them; ``None``: not looked for yet.
+    text: Detections | None = None
+    # What the last export covered besides faces (``STUDIO_COVERS``); the page reloads it.
+    cover: list[str] = field(default_factory=list)
     metadata_kinds: list[str] = field(default_factory=list)
     style: str = "fill"
     shape: str = "box"
@@ -144,6 +150,8 @@ class Item:
             "height": self.height,
             "faces": self.faces.to_list(),
             "face_count": len(self.faces),
+            "text": None if self.text is None else self.text.to_list(),
+            "cover": self.cover,
             "metadata_kinds": self.metadata_kinds,
             "style": self.style,
             "shape": self.shape,
@@ -174,6 +182,8 @@ class Workspace:
             chosen per file in the page).
         out_dir: where exports are written (created on first export).
         detector, verifier: override the preset's detectors (tests).
+        text_detector: overrides the text detector that finds the text suggestions (tests);
+            the export's verifier reads text with ``detect.cover``'s own.
         max_upload_bytes: larger uploads are refused.
     """
 
@@ -184,6 +194,7 @@ class Workspace:
         *,
         detector: Detector | None = None,
         verifier: Detector | None = None,
+        text_detector: Detector | None = None,
         max_upload_bytes: int = 2 << 30,
         names: str = "neutral",
     ) -> None:
@@ -200,6 +211,7 @@ class Workspace:
         self.max_upload_bytes = max_upload_bytes
         self._detector = detector
         self._verifier = verifier
+        self._text_detector = text_detector
         base = private_base()
         remove_dead_private_folders(base)
         self.private_dir = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-", dir=base))
@@ -333,7 +345,34 @@ class Workspace:
         from ..pipeline import detect
 
         item.faces = detect(self.detector, decoded.pixels)
+        if "text" in self.config.cover:  # ``crowdveil studio --cover text``: the suggestions are there on opening
+            item.text = detect(self.text_detector, decoded.pixels)
         item.status = "ready"
+
+    def find_text(self, item_id: str) -> Item:
+        """Look for text in a photo (once): the page shows what is found as suggestions to cover or clear."""
+        from ..pipeline import detect
+
+        item = self.get(item_id)
+        if item.media != "photo" or item.status in ("waiting", "analysing", "error"):
+            raise StudioError("server.text_not_now", 409, name=item.name)
+        with self._engine:
+            if item.text is None:
+                try:
+                    decoded = decode_image(read_regular_file(item.path), item.format,
+                                           max_pixels=int(self.config.max_megapixels * 1e6), name=item.name)
+                    item.text = detect(self.text_detector, decoded.pixels)
+                except CrowdveilError as exc:
+                    raise StudioError("server.text_failed", 500, name=item.name, detail=str(exc)) from exc
+        return item
+
+    @property
+    def text_detector(self) -> Detector:
+        if self._text_detector is None:
+            from ..detect.cover import text_detector
+
+            self._text_detector = text_detector("detector")
+        return self._text_detector
 
     @property
     def detector(self) -> Detector:
@@ -369,13 +408,20 @@ class Workspace:
         reader = VideoSource if media_kind(item.format) == "video" else AnimationSource
         with reader(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
             for frame in source.frames():
-                item.height, item.width = frame.rgb.shape[:2]
-                self._write_preview(item, frame.rgb)
+                rgb = _frame_pixels(frame)
+                item.height, item.width = rgb.shape[:2]
+                self._write_preview(item, rgb)
                 break
 
     # -- export ----------------------------------------------------------------------------------
-    def export_photo(self, item_id: str, regions: list[dict], removed: list[dict], style: str, shape: str) -> Item:
-        """Run the pipeline on a photo with the reviewed regions; record a pass or a refusal."""
+    def export_photo(self, item_id: str, regions: list[dict], removed: list[dict], style: str, shape: str,
+                     cover: Iterable[str] = ()) -> Item:
+        """Run the pipeline on a photo with the reviewed regions; record a pass or a refusal.
+
+        ``cover``: ``STUDIO_COVERS`` asked for in the page. With ``text``, the verifier reads the written
+        file for text too (text suggestions cleared in the page are left visible, as cleared faces are);
+        with ``bodies``, the body below each face kept covered is painted, as ``--cover bodies`` does.
+        """
         from ..pipeline import anonymize
 
         item = self.get(item_id)
@@ -383,8 +429,9 @@ class Workspace:
             raise StudioError("server.not_now", 409, name=item.name)
         faces = _detections(regions, item, manual_ok=True)
         keep_visible = _found_faces(_detections(removed, item, manual_ok=False), item)
-        config = self._config_for(style, shape)
-        item.regions, item.removed, item.style, item.shape = regions, removed, style, shape
+        covers = _covers(cover)
+        config = self._config_for(style, shape).replace(cover=("faces", *covers))
+        item.regions, item.removed, item.style, item.shape, item.cover = regions, removed, style, shape, list(covers)
         item.status, item.result_preview = "exporting", None
         with self._engine:
             try:
@@ -395,7 +442,7 @@ class Workspace:
             except CrowdveilError as exc:
                 self._refused(item, exc)
                 return item
-            self._result_preview(item, Path(report.destination))
+            self._result_preview(item, _written(report))
         self._exported(item, report)
         return item
 
@@ -406,10 +453,11 @@ class Workspace:
         item.result_preview = self._private_file(item, "result", _shrunk(decoded.pixels), decoded.has_alpha)
 
     def start_video_export(self, item_id: str, style: str, shape: str, keep_audio: bool = False,
-                           fixes: list[dict] | None = None) -> Item:
+                           fixes: list[dict] | None = None, cover: Iterable[str] = ()) -> Item:
         """Run the pipeline on a video in a background thread; ``progress`` follows it.
 
         ``fixes``: regions drawn on frames of the previous export's review, ``{"frame": n, "box": [...]}``.
+        ``cover``: ``("bodies",)`` paints the body below each face, following the face's track.
         """
         item = self.get(item_id)
         if item.media != "video" or item.status in ("waiting", "analysing", "error", "exporting"):
@@ -417,8 +465,11 @@ class Workspace:
         added = _video_fixes(fixes or [], item)
         item.video_fixes = [{"frame": n, "box": [round(float(v), 1) for v in box]}
                             for n, found in sorted(added.items()) for box in found.xyxy]
-        config = self._config_for(style, shape).replace(keep_audio=bool(keep_audio))
-        item.style, item.shape, item.keep_audio = style, shape, bool(keep_audio)
+        covers = _covers(cover)
+        if "text" in covers:  # the video pipeline covers faces and bodies only
+            raise StudioError("server.text_not_now", 409, name=item.name)
+        config = self._config_for(style, shape).replace(keep_audio=bool(keep_audio), cover=("faces", *covers))
+        item.style, item.shape, item.keep_audio, item.cover = style, shape, bool(keep_audio), list(covers)
         item.status, item.progress, item.export, item.result_frames = "exporting", (0, None), None, []
         item.review_frames, item.review_regions, item.frames_total = [], [], 0
         threading.Thread(target=self._export_video, args=(item, config, added), name="crowdveil-studio-video",
@@ -441,7 +492,7 @@ class Workspace:
                 report = anonymize_video(item.path, dst, config.replace(overwrite=dst == item.destination),
                                          fmt=item.format, progress=progress, added=added,
                                          painted=lambda regions, size: painted.append(regions))
-                item.result_frames = self._result_frames(item, Path(report.destination))
+                item.result_frames = self._result_frames(item, _written(report))
                 self._review_frames(item, painted[0] if painted else [])
             except CrowdveilError as exc:
                 self._refused(item, exc)
@@ -462,11 +513,12 @@ class Workspace:
         count = min(total, REVIEW_FRAMES)
         wanted = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(count)})
         wanted_set = set(wanted)
-        frames, regions = [], []
+        frames: list[tuple[int, Path]] = []
+        regions: list[list[list[float]]] = []
         with VideoSource(item.path, max_pixels=int(self.config.max_megapixels * 1e6)) as source:
             for frame in source.frames(pixels_for=lambda n: n in wanted_set):
                 if frame.index in wanted_set:
-                    frames.append((frame.index, self._private_file(item, f"review-{len(frames)}", _shrunk(frame.rgb),
+                    frames.append((frame.index, self._private_file(item, f"review-{len(frames)}", _shrunk(_frame_pixels(frame)),
                                                                    False)))
                     regions.append([[round(float(v), 2) for v in box] for box in regions_per_frame[frame.index].xyxy])
                 if frame.index >= wanted[-1]:
@@ -480,10 +532,10 @@ class Workspace:
         with VideoSource(video) as source:
             total = source.info.frames_declared or RESULT_FRAMES
             wanted = sorted({round(i * (total - 1) / max(1, RESULT_FRAMES - 1)) for i in range(RESULT_FRAMES)})
-            frames = []
+            frames: list[Path] = []
             for frame in source.frames():
                 if frame.index in wanted:
-                    frames.append(self._private_file(item, f"result-{len(frames)}", _shrunk(frame.rgb), False))
+                    frames.append(self._private_file(item, f"result-{len(frames)}", _shrunk(_frame_pixels(frame)), False))
                 if frame.index >= wanted[-1]:
                     break
         return frames
@@ -519,7 +571,7 @@ class Workspace:
         return dst
 
     def _exported(self, item: Item, report: Report) -> None:
-        item.destination = Path(report.destination)
+        item.destination = _written(report)
         item.export = {
             "passed": True,
             "destination": str(item.destination),
@@ -554,6 +606,20 @@ class Workspace:
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
+def _written(report: Report) -> Path:
+    """Where the pipeline wrote the verified copy (a report that passed names it)."""
+    if report.destination is None:
+        raise CrowdveilError("the pipeline reported success without naming the file it wrote")
+    return Path(report.destination)
+
+
+def _frame_pixels(frame: Any) -> np.ndarray:
+    """A decoded frame's pixels: every frame read here is decoded (none is skipped by ``pixels_for``)."""
+    if frame.rgb is None:
+        raise CrowdveilError(f"frame {frame.index} of the video came without its pixels")
+    return frame.rgb
+
+
 def _class_hint(exc: BaseException) -> str:
     """The hint of ``exc``'s class itself (the page has it in every language), not one given for this case."""
     return type(exc).hint if isinstance(exc, CrowdveilError) else CrowdveilError.hint
@@ -574,7 +640,7 @@ def private_base() -> Path:
 
 def remove_dead_private_folders(base: Path) -> list[Path]:
     """Delete the private folders (uploads, previews) of studios of ours that died without cleaning up."""
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = [p for p in base.iterdir() if p.name.startswith(PRIVATE_PREFIX)]
     except OSError:
@@ -610,12 +676,28 @@ def _shrunk(pixels: np.ndarray) -> np.ndarray:
     if scale >= 1:
         return pixels
     im = Image.fromarray(np.ascontiguousarray(pixels))
-    return np.asarray(im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS))
+    return np.asarray(im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS))
+
+
+def _covers(cover: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(str(c) for c in cover)
+    unknown = [c for c in chosen if c not in STUDIO_COVERS]
+    if unknown:
+        raise StudioError("server.bad_setting", detail=f"cover {unknown[0]!r}")
+    return tuple(c for c in STUDIO_COVERS if c in chosen)
 
 
 def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Detections:
-    """Regions sent by the page as ``Detections``; drawn ones are ``manual``."""
+    """Regions sent by the page as ``Detections``.
+
+    Drawn ones are ``manual``; a ``person`` (a head marked with the person tool) becomes that head,
+    ``manual``, and the body below it (``redact.bodies.person_regions``). Found ones keep their kind,
+    ``face`` or ``text``.
+    """
+    from ..redact.bodies import person_regions
+
     boxes, kinds, sources, scores = [], [], [], []
+    heads = []
     for entry in entries:
         try:
             box = [float(v) for v in entry["box"]]
@@ -628,16 +710,22 @@ def _detections(entries: Iterable[dict], item: Item, *, manual_ok: bool) -> Dete
         y1, y2 = np.clip([y1, y2], 0, item.height)
         if x2 - x1 < 1 or y2 - y1 < 1:
             continue
-        manual = entry.get("kind") == "manual"
+        kind = entry.get("kind")
+        manual = kind in ("manual", "person")
         if manual and not manual_ok:
             continue
+        if kind == "person":
+            heads.append([x1, y1, x2, y2])
         boxes.append([x1, y1, x2, y2])
-        kinds.append("manual" if manual else "face")
+        kinds.append("manual" if manual else "text" if kind == "text" else "face")
         sources.append("studio" if manual else str(entry.get("source") or "detector")[:64])
         scores.append(1.0 if manual else float(np.clip(float(entry.get("score", 1.0) or 0.0), 0, 1)))
     if not boxes:
         return Detections.empty()
-    return Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)
+    found = Detections.from_boxes(boxes, score=scores, kind=kinds, source=sources)
+    if not heads:
+        return found
+    return Detections.merge([found, person_regions(Detections.from_boxes(heads), item.width, item.height)])
 
 
 def _video_fixes(entries: Iterable[dict], item: Item) -> dict[int, Detections]:
@@ -656,19 +744,20 @@ def _video_fixes(entries: Iterable[dict], item: Item) -> dict[int, Detections]:
 
 
 def _found_faces(chosen: Detections, item: Item) -> Detections:
-    """The faces found in ``item`` that the page asks to leave visible, as the detector boxed them.
+    """The faces (and text) found in ``item`` that the page asks to leave visible, as the detector boxed them.
 
-    A region left visible is a face the person clicked in the page, nothing
-    else: a box that matches no face found here (a forged request, a box
-    moved or stretched after the click) is refused rather than turned into
-    an area the verifier overlooks.
+    A region left visible is a face or a text suggestion the person clicked
+    in the page, nothing else: a box that matches none found here (a forged
+    request, a box moved or stretched after the click) is refused rather
+    than turned into an area the verifier overlooks.
     """
     if not len(chosen):
         return Detections.empty()
-    if not len(item.faces):
+    found = item.faces if item.text is None else Detections.merge([item.faces, item.text])
+    if not len(found):
         raise StudioError("server.visible_none")
-    overlap = box_iou(chosen.xyxy, item.faces.xyxy)
+    overlap = box_iou(chosen.xyxy, found.xyxy)
     best = overlap.argmax(axis=1)
     if (overlap[np.arange(len(chosen)), best] < SAME_FACE_IOU).any():
         raise StudioError("server.visible_not_found")
-    return item.faces[np.unique(best)]
+    return found[np.unique(best)]

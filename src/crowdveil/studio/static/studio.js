@@ -16,7 +16,7 @@ const S = {
   items: [], byId: {}, outDir: "", defaults: {}, maxUpload: 0,
   view: "grid", current: null, edits: {}, history: {}, selected: -1, showResult: false, asExported: false,
   exporting: false, exportingAll: false, cards: {}, drag: null, uploads: 0, zoom: null, spaceDown: false,
-  pointers: new Map(), pinch: null, scrubIndex: 0,
+  pointers: new Map(), pinch: null, scrubIndex: 0, geometry: {}, personTool: false,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -145,6 +145,7 @@ async function refresh() {
   S.byId = Object.fromEntries(state.items.map((it) => [it.id, it]));
   S.outDir = state.out_dir_shown || state.out_dir;
   S.defaults = state.defaults;
+  S.geometry = state.geometry || {};
   S.maxUpload = state.max_upload_bytes;
   $("out-dir").textContent = S.outDir;
   if (S.defaults.fill_color) $("canvas").style.setProperty("--fill", `rgb(${S.defaults.fill_color.join(",")})`);
@@ -348,6 +349,17 @@ function renderGrid() {
 }
 
 // ---- export all ----------------------------------------------------------------------------
+// Regions drawn by hand (a box, or a person's head with the person tool): a click deletes them.
+function drawn(region) { return region.kind === "manual" || region.kind === "person"; }
+
+// What the export covers besides faces, as ``--cover`` takes it: text on photos, bodies on both.
+function coversToSend(edits, item) {
+  const cover = [];
+  if (edits.coverText && item.media === "photo") cover.push("text");
+  if (edits.coverBodies) cover.push("bodies");
+  return cover;
+}
+
 function regionsToSend(edits) {
   const kept = edits.regions.filter((r) => !r.removed).map(({ box, kind, source, score }) => ({ box, kind, source, score }));
   // A face left visible is the face as it was found (the studio accepts no other box for it).
@@ -393,7 +405,7 @@ async function exportAll() {
     }
     const edits = editsFor(item);
     const body = { ...regionsToSend(edits), style: edits.style, shape: edits.shape, keep_audio: edits.keepAudio === true,
-      fixes: edits.fixes || [] };
+      fixes: edits.fixes || [], cover: coversToSend(edits, item) };
     let updated;
     try {
       updated = await api(`/api/items/${item.id}/export`, {
@@ -463,9 +475,13 @@ function editsFor(item) {
       regions = (item.regions || []).map((r) => ({ ...r, removed: false }))
         .concat((item.removed || []).map((r) => ({ ...r, removed: true })));
     } else {
-      regions = item.faces.map((f) => ({ box: f.box.slice(), found: f.box.slice(), kind: f.kind || "face", source: f.source, score: f.score, removed: false }));
+      // Text found on opening (``crowdveil studio --cover text``) is suggested covered, as the CLI covers it.
+      const found = item.faces.concat(item.text && (S.defaults.cover || []).includes("text") ? item.text : []);
+      regions = found.map((f) => ({ box: f.box.slice(), found: f.box.slice(), kind: f.kind || "face", source: f.source, score: f.score, removed: false }));
     }
+    const covers = item.regions || item.removed ? item.cover || [] : S.defaults.cover || [];
     S.edits[item.id] = { regions, style: item.style || S.defaults.style, shape: item.shape || S.defaults.shape,
+      coverText: covers.includes("text") && item.media === "photo", coverBodies: covers.includes("bodies"),
       keepAudio: item.keep_audio === true, fixes: (item.video_fixes || []).map((f) => ({ frame: f.frame, box: f.box.slice() })),
       changed: false };
   }
@@ -480,7 +496,8 @@ function historyFor(item) {
   return S.history[item.id];
 }
 
-function snapshot(edits) { return JSON.stringify(edits.regions); }
+// Whether text is covered is part of a step: undoing "cover text" takes its suggestions away with it.
+function snapshot(edits) { return JSON.stringify({ regions: edits.regions, coverText: edits.coverText === true }); }
 
 // Call before a change: the state before it becomes one undo step.
 function remember() {
@@ -502,7 +519,10 @@ function undoRedo(redo) {
   if (!from.length) return;
   const edits = editsFor(item);
   to.push(snapshot(edits));
-  edits.regions = JSON.parse(from.pop());
+  const step = JSON.parse(from.pop());
+  edits.regions = step.regions;
+  edits.coverText = step.coverText;
+  $("cover-text").checked = edits.coverText;
   if (S.selected >= edits.regions.length) S.selected = -1;
   markEdited();
   renderRegions();
@@ -522,7 +542,7 @@ function noFacesHere() {
   const edits = editsFor(item);
   if (!edits.regions.some((r) => !r.removed)) return;
   remember();
-  edits.regions = edits.regions.filter((r) => r.kind !== "manual").map((r) => ({ ...r, removed: true }));
+  edits.regions = edits.regions.filter((r) => !drawn(r)).map((r) => (r.kind === "text" ? r : { ...r, removed: true }));
   S.selected = -1;
   markEdited();
   renderRegions();
@@ -544,6 +564,9 @@ function openEditor(id) {
   $("style").value = edits.style;
   $("shape").value = edits.shape;
   $("keep-audio").checked = edits.keepAudio === true;
+  $("cover-text").checked = edits.coverText === true;
+  $("cover-bodies").checked = edits.coverBodies === true;
+  $("text-status").textContent = "";
   const video = $("result-video");
   video.hidden = true;
   video.removeAttribute("src");
@@ -694,6 +717,7 @@ function buildCanvas() {
   $("photo-help").hidden = isVideo;
   $("photo-tools").hidden = isVideo || !item.width;
   $("audio-option").hidden = !isVideo;
+  $("text-option").hidden = isVideo;
   svg.hidden = false;
   if (!item.width || !item.height) {
     svg.setAttribute("viewBox", "0 0 400 300");
@@ -737,6 +761,77 @@ function coverOf(box, item) {
   const p = S.defaults.padding;
   const w = box[2] - box[0], h = box[3] - box[1];
   return padded([box[0] - w * p, box[1] - h * p * 1.2, box[2] + w * p, box[3] + h * p], item);
+}
+
+// ``TEXT_PADDING`` of a text box's height on every side; painted as a box whatever the shape.
+function textCoverOf(box, item) {
+  const grow = (box[3] - box[1]) * S.geometry.text_padding;
+  return padded([box[0] - grow, box[1] - grow, box[2] + grow, box[3] + grow], item);
+}
+
+// ``redact.bodies.body_boxes``: the body below a face box, in float32 as numpy computes it.
+function bodyOf(box) {
+  const f = Math.fround, g = S.geometry;
+  const [x1, y1, x2, y2] = box.map(f);
+  const w = f(x2 - x1), h = f(y2 - y1), cx = f(f(x1 + x2) / 2);
+  const half = f(f(g.body_half_width) * w);
+  return [f(cx - half), f(y1 - f(f(g.body_above) * h)), f(cx + half), f(y2 + f(f(g.body_below) * h))];
+}
+
+// ``redact.bodies.merge_overlapping``: bodies overlapping by a share of the smaller one, transitively,
+// become the box enclosing them, until no two overlap so (a dense crowd is one band).
+function mergeOverlapping(boxes, share) {
+  const area = (b) => Math.max(0, b[2] - b[0]) * Math.max(0, b[3] - b[1]);
+  const inter = (a, b) => Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) * Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  let current = boxes.map((b) => b.slice());
+  while (current.length > 1) {
+    const n = current.length;
+    const areas = current.map(area);
+    const linked = (i, j) => {
+      const x = inter(current[i], current[j]);
+      return (areas[i] > 0 && Math.fround(x / areas[i]) >= share) || (areas[j] > 0 && Math.fround(x / areas[j]) >= share);
+    };
+    const labels = new Array(n).fill(-1);
+    let count = 0;
+    for (let start = 0; start < n; start++) {
+      if (labels[start] >= 0) continue;
+      const stack = [start];
+      labels[start] = count;
+      while (stack.length) {
+        const node = stack.pop();
+        for (let next = 0; next < n; next++) {
+          if (labels[next] < 0 && linked(node, next)) { labels[next] = count; stack.push(next); }
+        }
+      }
+      count += 1;
+    }
+    if (count === n) break;
+    const merged = [];
+    for (let g = 0; g < count; g++) {
+      const members = current.filter((_, i) => labels[i] === g);
+      merged.push([Math.min(...members.map((b) => b[0])), Math.min(...members.map((b) => b[1])),
+        Math.max(...members.map((b) => b[2])), Math.max(...members.map((b) => b[3]))]);
+    }
+    current = merged;
+  }
+  return current;
+}
+
+// Every cover the export paints for the photo's regions, with the shape each is painted with
+// (``redact.regions.region_shape``: text and bodies are boxes whatever the shape).
+function coversOfRegions(edits, item, shape) {
+  const covers = [];
+  for (const r of edits.regions) {
+    if (r.removed) continue;
+    if (r.kind === "text") { covers.push([textCoverOf(r.box, item), "box"]); continue; }
+    covers.push([coverOf(r.box, item), shape]);
+    if (r.kind === "person") covers.push([padded(bodyOf(r.box), item), "box"]);
+  }
+  if (edits.coverBodies) {
+    const faces = edits.regions.filter((r) => !r.removed && r.kind === "face").map((r) => bodyOf(r.box));
+    for (const body of mergeOverlapping(faces, S.geometry.body_merge)) covers.push([padded(body, item), "box"]);
+  }
+  return covers.filter(([cover]) => cover);
 }
 
 function padded(box, item) {
@@ -803,15 +898,13 @@ function renderRegions() {
   const edits = editsFor(item);
   const k = unitsPerScreenPx();
   const o = OUTLINE_PX * k;
-  edits.regions.forEach((r, i) => {
-    if (r.removed) return;
-    const cover = coverOf(r.box, item);
-    if (cover) covers.appendChild(coverShape(cover, shape, "cover"));
-  });
+  for (const [cover, coverShapeName] of coversOfRegions(edits, item, shape)) {
+    covers.appendChild(coverShape(cover, coverShapeName, "cover"));
+  }
   const many = edits.regions.length >= 60;
   edits.regions.forEach((r, i) => {
     const [x1, y1, x2, y2] = r.box;
-    const classes = ["region", r.kind === "manual" ? "manual" : "face"];
+    const classes = ["region", ["manual", "person", "text"].includes(r.kind) ? r.kind : "face"];
     if (r.removed) classes.push("removed");
     if (i === S.selected) classes.push("selected");
     // The box itself takes the clicks; its outline is drawn just outside it, so a 10-pixel face stays in view.
@@ -820,7 +913,9 @@ function renderRegions() {
       "data-index": i, "data-box": r.box.map((v) => Math.round(v)).join(","),
     });
     const title = el("title");
-    title.textContent = r.removed ? t("region.visible_title") : r.kind === "manual" ? t("region.manual_title") : t("region.face_title");
+    title.textContent = r.kind === "text" ? t(r.removed ? "region.text_visible_title" : "region.text_title")
+      : r.removed ? t("region.visible_title") : r.kind === "manual" ? t("region.manual_title")
+        : r.kind === "person" ? t("region.person_title") : t("region.face_title");
     rect.appendChild(title);
     group.appendChild(rect);
     group.appendChild(el("rect", {
@@ -881,7 +976,8 @@ function announceSelection() {
   const regions = editsFor(item).regions;
   const r = regions[S.selected];
   $("selection-note").textContent = r
-    ? t(r.removed ? "select.visible" : r.kind === "manual" ? "select.manual" : "select.face", { n: S.selected + 1, total: regions.length })
+    ? t(r.kind === "text" ? (r.removed ? "select.text_visible" : "select.text") : r.removed ? "select.visible"
+      : r.kind === "manual" ? "select.manual" : r.kind === "person" ? "select.person" : "select.face", { n: S.selected + 1, total: regions.length })
     : "";
 }
 
@@ -1015,7 +1111,7 @@ function onPointerUp(event) {
       const box = [Math.min(sx, x), Math.min(sy, y), Math.max(sx, x), Math.max(sy, y)];
       if (box[2] - box[0] >= MIN_REGION_PX && box[3] - box[1] >= MIN_REGION_PX) {
         remember();
-        edits.regions.push({ box, kind: "manual", source: "studio", score: 1, removed: false });
+        edits.regions.push({ box, kind: S.personTool ? "person" : "manual", source: "studio", score: 1, removed: false });
         S.selected = edits.regions.length - 1;
       }
     } else {
@@ -1037,7 +1133,7 @@ function removeOrRestore(index) {
   const edits = editsFor(currentItem());
   const region = edits.regions[index];
   if (!region) return;
-  if (region.kind === "manual") {
+  if (drawn(region)) {
     edits.regions.splice(index, 1);
     S.selected = -1;
   } else {
@@ -1071,7 +1167,7 @@ async function exportCurrent() {
     const updated = await api(`/api/items/${item.id}/export`, {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ ...regionsToSend(edits), style: edits.style, shape: edits.shape, keep_audio: edits.keepAudio,
-        fixes: edits.fixes || [] }),
+        fixes: edits.fixes || [], cover: coversToSend(edits, item) }),
     });
     edits.changed = false;
     S.byId[updated.id] = updated;
@@ -1257,6 +1353,65 @@ function toggleResult() {
   renderEditorStatus();
 }
 
+// ---- editor: text and bodies ---------------------------------------------------------------
+// Text (plates, signs, badges) is looked for when asked, once per photo; what is found is added as
+// suggestions of their own colour, covered as ``--cover text`` covers them; a click clears one.
+async function setCoverText(on) {
+  const item = currentItem();
+  if (!item || item.media !== "photo") return;
+  const edits = editsFor(item);
+  const box = $("cover-text");
+  let found = [];
+  if (on) {
+    found = item.text;
+    if (!found) {
+      $("text-status").textContent = t("text.looking");
+      box.disabled = true;
+      try {
+        const updated = await api(`/api/items/${item.id}/text`, { method: "POST" });
+        S.byId[updated.id] = updated;
+        S.items = S.items.map((it) => (it.id === updated.id ? updated : it));
+        found = updated.text || [];
+      } catch (e) {
+        if (S.current === item.id) { box.checked = false; $("text-status").textContent = e.message; }
+        return;
+      } finally {
+        box.disabled = false;
+      }
+    }
+  }
+  // One undo step: the setting and its suggestions together (the page may have moved on to another file).
+  if (S.current === item.id) remember();
+  edits.coverText = on;
+  edits.regions = edits.regions.filter((r) => r.kind !== "text");
+  if (on) {
+    for (const f of found) {
+      edits.regions.push({ box: f.box.slice(), found: f.box.slice(), kind: "text", source: f.source, score: f.score, removed: false });
+    }
+  }
+  S.selected = -1;
+  if (S.current !== item.id) return;
+  $("text-status").textContent = !on ? "" : found.length ? t("text.found", { n: found.length }) : t("text.none");
+  markEdited();
+  renderRegions();
+}
+
+function setCoverBodies(on) {
+  const item = currentItem();
+  if (!item) return;
+  editsFor(item).coverBodies = on;
+  markEdited();
+  renderRegions();
+}
+
+function setPersonTool(on) {
+  S.personTool = on === undefined ? !S.personTool : on;
+  const button = $("person-tool");
+  button.setAttribute("aria-pressed", S.personTool ? "true" : "false");
+  button.classList.toggle("pressed", S.personTool);
+  $("canvas").classList.toggle("person-tool", S.personTool);
+}
+
 function toggleAsExported(value) {
   S.asExported = value === undefined ? !S.asExported : value;
   $("as-exported").checked = S.asExported;
@@ -1283,7 +1438,7 @@ function onKey(event) {
     S.spaceDown = true;  // Space + drag pans
   } else if (key === "Enter" && S.selected >= 0 && item.media === "photo") {
     const region = editsFor(item).regions[S.selected];
-    if (region && region.kind !== "manual") { remember(); region.removed = !region.removed; markEdited(); renderRegions(); announceSelection(); }
+    if (region && !drawn(region)) { remember(); region.removed = !region.removed; markEdited(); renderRegions(); announceSelection(); }
   } else if (key === "+" || key === "=") zoomBy(1.5);
   else if (key === "-" || key === "_") zoomBy(1 / 1.5);
   else if (key === "0") zoomTo("fit");
@@ -1355,6 +1510,9 @@ async function start() {
   $("zoom-actual").addEventListener("click", () => zoomTo(1));
   $("as-exported").addEventListener("change", (e) => { toggleAsExported(e.target.checked); e.target.blur(); });
   $("scrub").addEventListener("input", onScrub);
+  $("cover-text").addEventListener("change", (e) => { setCoverText(e.target.checked).catch(() => {}); e.target.blur(); });
+  $("cover-bodies").addEventListener("change", (e) => { setCoverBodies(e.target.checked); e.target.blur(); });
+  $("person-tool").addEventListener("click", (e) => { setPersonTool(); e.currentTarget.blur(); });
   $("keep-audio").addEventListener("change", (e) => {
     const item = currentItem();
     if (item) editsFor(item).keepAudio = e.target.checked;
