@@ -232,7 +232,7 @@ def test_cover_bodies_paints_the_torsos_and_legs_of_a_group_and_not_the_sky(tmp_
 
 def test_in_a_video_the_body_follows_its_faces_track(tmp_path):
     from crowdveil.bench.video import write_moving_face_clip
-    from crowdveil.pipeline_video import anonymize_video
+    from crowdveil.pipeline.video import anonymize_video
 
     truth = write_moving_face_clip(tmp_path / "clip.mp4", width=640, height=480, frames=12, face_height=60)
     seen = []

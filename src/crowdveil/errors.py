@@ -21,7 +21,9 @@ Each error carries ``hint``: what the user can do about it.
      ├── DetectionFailed            the detector crashed on this media
      ├── DeadlineExceeded           one file took longer than the run allows it
      ├── Quarantined                the file killed its worker process k times; not tried again
-     └── VerificationFailed         the written result failed a check; nothing kept
+     ├── VerificationFailed         the written result failed a check; nothing kept
+     └── SpliceImpossible           internal, never raised to a caller: a video cannot be repaired
+                                    GOP by GOP, so the pipeline encodes all of it again
 """
 
 from __future__ import annotations
@@ -144,3 +146,10 @@ class VerificationFailed(CrowdveilError):
     def __init__(self, message: str, *, report: "Report | None" = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.report = report
+
+
+class SpliceImpossible(CrowdveilError):
+    """A video cannot be repaired GOP by GOP (``io.video.GopSplicer``); the pipeline encodes all of it again.
+
+    Internal: caught inside the video pipeline, never raised to a caller (so not in ``__all__``).
+    """

@@ -428,7 +428,7 @@ class Workspace:
     def _export_video(self, item: Item, config: Config, added: dict[int, Detections]) -> None:
         # The video pipeline itself (``pipeline.anonymize`` hands videos to it): called here for its
         # ``painted`` report of the regions the written file shows, which the page scrubs through.
-        from ..pipeline_video import anonymize_video
+        from ..pipeline.video import anonymize_video
 
         def progress(done: int, total: int | None) -> None:
             item.progress = (done, total)
