@@ -14,14 +14,16 @@ identical encoder inputs, 16 runs each). So each video's record also holds
 ``encoder_inputs_sha256``, one digest per encode (the first pass, a repaint,
 a GOP splice) of the painted frames and timestamps handed to the encoder:
 what the pipeline decides. ``--deterministic-encoder`` runs x264 on one
-thread, so the output bytes themselves can be compared too
-(``python scripts/golden.py --deterministic-encoder OUT.json [INPUTS_DIR]``).
+thread and each input in a fresh process (one-thread x264 still varies once
+a photo ran in the same process), so the output bytes themselves can be
+compared too (``python scripts/golden.py --deterministic-encoder OUT.json [INPUTS_DIR]``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -96,18 +98,32 @@ def _decoded_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _run_one(src: Path, dst: Path, settings: dict, encodes: list[list]) -> dict:
+    from crowdveil import Config, anonymize
+
+    encodes.append([])
+    try:
+        report = anonymize(src, dst, Config(**settings))
+        d = _stable(report.to_dict())
+        if report.media == "video":
+            d["encoder_inputs_sha256"] = [sha.hexdigest() for sha in encodes[-1]]
+            d["decoded_frames_sha256"] = _decoded_sha256(Path(report.destination))
+    except Exception as e:  # a failure is behaviour too
+        d = {"raised": type(e).__name__, "message": str(e)}
+    return d
+
+
 def record(out: Path, inputs_dir: Path, deterministic: bool = False) -> None:
     encodes = _watch_encoders(deterministic)
     sys.path.insert(0, str(ROOT / "tests"))
     from test_video import make_clip  # the tests' own clip maker
 
-    from crowdveil import Config, anonymize
     from crowdveil.demo import write_demo
 
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        inputs: list[tuple[str, Path, Config]] = []
+        inputs: list[tuple[str, Path, dict]] = []
         # Made once and kept: x264 under load does not always give the same source bytes.
         inputs_dir.mkdir(parents=True, exist_ok=True)
         demo, clip, turned = inputs_dir / "demo.jpg", inputs_dir / "clip.mp4", inputs_dir / "turned.mov"
@@ -117,24 +133,23 @@ def record(out: Path, inputs_dir: Path, deterministic: bool = False) -> None:
             make_clip(clip)
         if not turned.exists():
             make_clip(turned, rotation=90, metadata={"location": "+48.85+002.35/"})
-        inputs += [("demo default", demo, Config()), ("demo fast", demo, Config(preset="fast")),
-                   ("clip default", clip, Config()), ("turned fast", turned, Config(preset="fast")),
-                   ("clip audio", clip, Config(keep_audio=True))]
+        inputs += [("demo default", demo, {}), ("demo fast", demo, {"preset": "fast"}),
+                   ("clip default", clip, {}), ("turned fast", turned, {"preset": "fast"}),
+                   ("clip audio", clip, {"keep_audio": True})]
         for rel in REAL:
             p = SHARED / rel
             if p.exists():
-                inputs.append((rel, p, Config()))
-        for i, (name, src, config) in enumerate(inputs):
+                inputs.append((rel, p, {}))
+        for i, (name, src, settings) in enumerate(inputs):
             dst = work / f"out{i}{src.suffix}"
-            encodes.append([])
-            try:
-                report = anonymize(src, dst, config)
-                d = _stable(report.to_dict())
-                if report.media == "video":
-                    d["encoder_inputs_sha256"] = [sha.hexdigest() for sha in encodes[-1]]
-                    d["decoded_frames_sha256"] = _decoded_sha256(Path(report.destination))
-            except Exception as e:  # a failure is behaviour too
-                d = {"raised": type(e).__name__, "message": str(e)}
+            if deterministic:
+                # Each in a fresh process: one-thread x264 still gives other bytes for the same frames once
+                # a photo has run in the process before (checked on main), so nothing runs before it.
+                run = subprocess.run([sys.executable, __file__, "--one", str(src), str(dst), json.dumps(settings)],
+                                     capture_output=True, text=True, check=True)
+                d = json.loads(run.stdout.strip().splitlines()[-1])
+            else:
+                d = _run_one(src, dst, settings, encodes)
             results[name] = d
             print(name, d.get("output_sha256") or d.get("raised") or d.get("error"), file=sys.stderr)
     out.write_text(json.dumps(results, indent=1, sort_keys=True))
@@ -164,6 +179,10 @@ def compare(a: Path, b: Path) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--compare"]:
         sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
+    if sys.argv[1:2] == ["--one"]:  # one input in this process, x264 on one thread (see --deterministic-encoder)
+        print(json.dumps(_run_one(Path(sys.argv[2]), Path(sys.argv[3]), json.loads(sys.argv[4]),
+                                  _watch_encoders(True))))
+        sys.exit(0)
     # python scripts/golden.py [--deterministic-encoder] OUT.json [INPUTS_DIR]: inputs are made in INPUTS_DIR
     # once and reused.
     args = sys.argv[1:]

@@ -861,3 +861,21 @@ def test_a_video_is_sniffed_from_its_head_never_read_whole(moving_face, tmp_path
     src, _ = moving_face
     report = anonymize(src, tmp_path / "out.mp4", Config(), detector=CenterFace(threshold=0.2), verifier=CenterFace(0.5))
     assert report.passed and reads and None not in reads, reads
+
+
+def test_a_video_reports_its_faces_as_tracks_and_a_photo_as_regions(moving_face, tmp_path):
+    """``Report.faces`` holds ``VideoTrack``s for a video and ``PhotoFace``s for a photo: the typed shapes, key for key."""
+    from crowdveil.types import PhotoFace, VideoTrack
+
+    src, _ = moving_face
+    report = anonymize_video(src, tmp_path / "out.mp4", Config(), detector=CenterFace(threshold=0.2), verifier=NoFaces())
+    assert report.faces and all(list(track) == list(VideoTrack.__annotations__) for track in report.faces)
+    photo = tmp_path / "face.png"
+    from PIL import Image
+
+    with av.open(str(src)) as c:
+        Image.fromarray(next(c.decode(video=0)).to_ndarray(format="rgb24")).save(photo)
+    shot = anonymize(photo, tmp_path / "face.veiled.png", Config(), detector=CenterFace(threshold=0.2),
+                     verifier=NoFaces())
+    assert shot.faces and all(set(face) <= set(PhotoFace.__annotations__) and
+                              {"box", "score", "kind", "source"} <= set(face) for face in shot.faces)
