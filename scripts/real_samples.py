@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
                 rows.append((str(rel), "LEAK", "non-structural tags remain: " + ", ".join(sorted(extra_tags))))
             else:
                 removed = ", ".join(r.get("metadata_removed", [])) or "none"
-                rows.append((str(rel), f"clean → {Path(r['destination']).suffix[1:]}", f"removed: {removed}; faces: {r.get('face_count', 0)}; exiftool shows only: {', '.join(stored)}"))
+                detail = f"removed: {removed}; faces: {r.get('face_count', 0)}; exiftool shows only: {', '.join(stored)}"
+                rows.append((str(rel), f"clean → {Path(r['destination']).suffix[1:]}", detail))
         else:
             rows.append((str(rel), "refused", (r.get("error") or "").replace("|", "\\|")))
     changed = [p for p in originals if sha256(p) != before[p]]

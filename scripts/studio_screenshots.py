@@ -37,7 +37,8 @@ class Fixed(Detector):
 
 def crowd():
     w, h = 1600, 1000
-    xs = np.linspace(60, w - 70, 28); ys = np.linspace(120, h - 130, 8)
+    xs = np.linspace(60, w - 70, 28)
+    ys = np.linspace(120, h - 130, 8)
     return [[float(x), float(y), float(x + 10), float(y + 10)] for y in ys for x in xs]
 
 tmp = Path(tempfile.mkdtemp())
@@ -50,7 +51,8 @@ with sync_playwright() as p:
     boxes_c = crowd()
     rng = np.random.default_rng(3)
     cp = rng.integers(90, 200, size=(1000, 1600, 3), dtype=np.uint8)
-    for x1, y1, x2, y2 in boxes_c: cp[int(y1):int(y2), int(x1):int(x2)] = 20
+    for x1, y1, x2, y2 in boxes_c:
+        cp[int(y1):int(y2), int(x1):int(x2)] = 20
     Image.fromarray(cp).save(tmp / "crowd.png")
     good, _ = face_on_background(320, 240, faces=((100, 40, 120),))
     Image.fromarray(good).save(tmp / "w.jpg", quality=90)

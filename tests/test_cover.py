@@ -235,7 +235,7 @@ def test_cover_bodies_paints_the_torsos_and_legs_of_a_group_and_not_the_sky(tmp_
 
 def test_in_a_video_the_body_follows_its_faces_track(tmp_path):
     from crowdveil.bench.video import write_moving_face_clip
-    from crowdveil.pipeline_video import anonymize_video
+    from crowdveil.pipeline.video import anonymize_video
 
     truth = write_moving_face_clip(tmp_path / "clip.mp4", width=640, height=480, frames=12, face_height=60)
     seen = []
@@ -334,7 +334,7 @@ def test_real_placard_photo_is_refused_and_not_written_when_the_verifier_still_r
     from crowdveil.pipeline import redact_verified
 
     monkeypatch.setitem(cover._TEXT, "detector", NoText())
-    monkeypatch.setattr(sys.modules[redact_verified.__module__], "REPAIR_ROUNDS", 0)
+    monkeypatch.setattr(sys.modules[redact_verified.__module__], "PHOTO_REPAIR_ROUNDS", 0)
     with pytest.raises(VerificationFailed, match="no text left") as caught:
         anonymize(SHARED / PLACARD_PHOTO, tmp_path / "out" / "out.jpg", Config(cover=("text",)))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

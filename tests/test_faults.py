@@ -142,7 +142,7 @@ def test_rerun_redoes_nothing_and_notices_a_changed_output(tmp_path, fast_detect
 
 def _run_batch(jobs, config, detector):
     """run_batch with the cheap detector: patch the pipeline's detector factories."""
-    import crowdveil.pipeline as pipeline
+    import crowdveil.pipeline.photo as pipeline
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "build_detector", lambda *a, **k: detector)

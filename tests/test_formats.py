@@ -27,7 +27,7 @@ from crowdveil import Config, anonymize
 from crowdveil.demo import phone_exif
 from crowdveil.errors import CorruptInput, CrowdveilError, TooLarge, UnsupportedFormat
 from crowdveil.io.sniff import SNIFF_BYTES, sniff
-from crowdveil.pipeline_video import anonymize_video
+from crowdveil.pipeline.video import anonymize_video
 from crowdveil.runner.batch import expand_inputs
 from crowdveil.verify.audit import audit_file
 

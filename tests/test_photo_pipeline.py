@@ -160,7 +160,7 @@ def test_multipage_tiff_is_refused_not_reduced_to_its_first_page(tmp_path, fast_
 
 
 def test_forced_metadata_leak_fails_closed(face_jpeg, fast_detector, monkeypatch):
-    import crowdveil.pipeline as pipeline
+    import crowdveil.pipeline.photo as pipeline
 
     real_encode = pipeline.encode_image
     # Simulate an encoder bug that lets a Motion-Photo-style trailer through.

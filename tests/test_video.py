@@ -19,7 +19,7 @@ from crowdveil.bench.video import MissEveryK, exposed_frames, write_moving_face_
 from crowdveil.detect.base import Detector
 from crowdveil.detect.centerface import CenterFace
 from crowdveil.io.video import VideoSource
-from crowdveil.pipeline_video import anonymize_video
+from crowdveil.pipeline.video import anonymize_video
 from crowdveil.track import TrackerSettings
 from crowdveil.types import Detections
 
@@ -543,7 +543,7 @@ def test_kill_leaves_no_output(moving_face, tmp_path, signame):
         f"signal.signal(signal.{signame}, signal.SIG_DFL)\n"
         "from crowdveil import Config\n"
         "from crowdveil.detect.centerface import CenterFace\n"
-        "from crowdveil.pipeline_video import anonymize_video\n"
+        "from crowdveil.pipeline.video import anonymize_video\n"
         "def progress(done, total):\n"
         f"    if done == 5: os.kill(os.getpid(), signal.{signame})\n"
         f"anonymize_video({str(src)!r}, {str(tmp_path / 'out.mp4')!r}, Config(), detector=CenterFace(0.2), progress=progress)\n"
@@ -673,7 +673,7 @@ def test_detector_reads_even_frames_plain_and_odd_frames_mirrored_and_the_verifi
                                                                                               monkeypatch):
     import threading
 
-    from crowdveil import pipeline_video
+    from crowdveil.detect import registry
 
     seen: list[tuple[str, bool]] = []
     lock = threading.Lock()
@@ -687,8 +687,8 @@ def test_detector_reads_even_frames_plain_and_odd_frames_mirrored_and_the_verifi
                 seen.append((self.role, self.mirror, int(rgb[0, 0, 0])))
             return Detections.empty()
 
-    monkeypatch.setattr(pipeline_video, "build_video_detector", lambda c, w, h, mirror=False: Recording("d", mirror))
-    monkeypatch.setattr(pipeline_video, "build_video_verifier", lambda c, w, h, mirror=True: Recording("v", mirror))
+    monkeypatch.setattr(registry, "build_video_detector", lambda c, w, h, mirror=False: Recording("d", mirror))
+    monkeypatch.setattr(registry, "build_video_verifier", lambda c, w, h, mirror=True: Recording("v", mirror))
     src, _ = moving_face
     report = anonymize_video(src, tmp_path / "out.mp4", Config())
     detected = [mirror for role, mirror, _ in seen if role == "d"]
@@ -697,11 +697,11 @@ def test_detector_reads_even_frames_plain_and_odd_frames_mirrored_and_the_verifi
     assert sum(detected) == sum(verified) == 18
     assert report.video["detector"] == "d on even frames, d-mirrored on odd frames"
     assert report.video["verifier"] == "v-mirrored on even frames, v on odd frames"
-    assert pipeline_video.views(pipeline_video.build_video_detector, Config(), 10, 10)[1].mirror
+    assert registry.views(registry.build_video_detector, Config(), 10, 10)[1].mirror
 
 
 def test_real_views_are_yunet_plain_then_mirrored():
-    from crowdveil.pipeline_video import build_video_detector, build_video_verifier, views
+    from crowdveil.detect.registry import build_video_detector, build_video_verifier, views
 
     detector = views(build_video_detector, Config(), 1280, 720)
     verifier = views(build_video_verifier, Config(), 1280, 720, verifier=True)
@@ -733,7 +733,7 @@ def test_frame_conversions_match_swscale_and_keep_bt709_on_swscale(moving_face):
 
 
 def test_a_find_beside_a_tracked_face_is_repaired_where_that_face_moves():
-    from crowdveil.pipeline_video import _moved_with_tracks, _touched_track
+    from crowdveil.pipeline.video.ledger import moved_with_tracks, touched_track
 
     def frame(x):  # a tracked face region (track 5) at x, and an untracked one far away
         return Detections.from_boxes([[x, 100, x + 60, 180], [400, 20, 440, 60]], track_id=[5, -1],
@@ -741,14 +741,14 @@ def test_a_find_beside_a_tracked_face_is_repaired_where_that_face_moves():
 
     on_frame_3, on_frame_6 = frame(200), frame(230)  # the face moves 10 px a frame
     ear = np.array([170, 120, 200, 160], np.float32)  # touches the face's left edge
-    assert _touched_track(ear, on_frame_3) == 5
-    assert _touched_track(np.array([0, 0, 20, 20], np.float32), on_frame_3) == -1  # far from everything
+    assert touched_track(ear, on_frame_3) == 5
+    assert touched_track(np.array([0, 0, 20, 20], np.float32), on_frame_3) == -1  # far from everything
     extra = Detections.from_boxes([ear], track_id=[5])
-    moved = _moved_with_tracks(extra, on_frame_3, on_frame_6)
+    moved = moved_with_tracks(extra, on_frame_3, on_frame_6)
     assert moved.xyxy[0].tolist() == [200, 120, 230, 160]
     # a region a repair added is not a track to follow
     repaired = Detections.from_boxes([[200, 100, 260, 180]], track_id=[5], source=np.array(["verifier"], object))
-    assert _touched_track(ear, repaired) == -1
+    assert touched_track(ear, repaired) == -1
 
 
 def test_kept_audio_survives_a_gop_repair_unchanged(tmp_path):
@@ -771,7 +771,7 @@ def test_kept_audio_survives_a_gop_repair_unchanged(tmp_path):
 
 
 def test_an_unsure_box_far_bigger_than_the_sure_face_beside_it_is_dropped():
-    from crowdveil.pipeline_video import without_outsized
+    from crowdveil.pipeline.video.detection import without_outsized
 
     sure_face = [300, 60, 366, 152]  # 66x92, score 0.93
     shirt = [260, 200, 400, 350]  # 140x150 below it: the ASL shirt print's size and place
@@ -790,7 +790,8 @@ def test_an_unsure_box_far_bigger_than_the_sure_face_beside_it_is_dropped():
 
 
 def test_big_detections_need_a_surer_score():
-    from crowdveil.pipeline_video import VIDEO_SIZE_LADDER, sure_for_their_size
+    from crowdveil.detect.registry import VIDEO_SIZE_LADDER
+    from crowdveil.pipeline.video.detection import sure_for_their_size
 
     assert sorted(VIDEO_SIZE_LADDER.items()) == [(48, 0.35), (96, 0.5)]
     boxes = [[0, 0, 30, 40], [100, 0, 150, 60], [200, 0, 300, 130], [300, 0, 400, 130], [0, 200, 150, 330]]
@@ -833,3 +834,48 @@ def test_spurious_fast_box_beside_a_face_does_not_balloon(moving_face, tmp_path)
     shares = painted_shares(regions, w, h, "box")
     face_only = max(shares[i] for i in range(len(shares)) if not 0 <= i < 30)
     assert max(shares) <= face_only + 100 * (40 * 1.6 * 1.6) * (40 * 1.6 * 1.72) / (w * h) + 1.0
+
+
+def test_reviewed_regions_are_refused_for_a_video_and_nothing_is_written(moving_face, tmp_path):
+    """``regions``/``keep_visible`` are a photo's review: a video refuses them instead of dropping them silently."""
+    import crowdveil
+
+    src, _ = moving_face
+    for given in ({"regions": Detections.from_boxes([[10, 10, 60, 60]])}, {"keep_visible": Detections.empty()}):
+        with pytest.raises(crowdveil.UnsupportedFormat, match="for photos"):
+            anonymize(src, tmp_path / "out.mp4", Config(), **given)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_is_sniffed_from_its_head_never_read_whole(moving_face, tmp_path, monkeypatch):
+    import crowdveil.pipeline as pipeline
+
+    reads = []
+    real = pipeline.read_regular_file
+
+    def recording(path, *, limit=None):
+        reads.append(limit)
+        return real(path, limit=limit)
+
+    monkeypatch.setattr(pipeline, "read_regular_file", recording)
+    src, _ = moving_face
+    report = anonymize(src, tmp_path / "out.mp4", Config(), detector=CenterFace(threshold=0.2), verifier=CenterFace(0.5))
+    assert report.passed and reads and None not in reads, reads
+
+
+def test_a_video_reports_its_faces_as_tracks_and_a_photo_as_regions(moving_face, tmp_path):
+    """``Report.faces`` holds ``VideoTrack``s for a video and ``PhotoFace``s for a photo: the typed shapes, key for key."""
+    from crowdveil.types import PhotoFace, VideoTrack
+
+    src, _ = moving_face
+    report = anonymize_video(src, tmp_path / "out.mp4", Config(), detector=CenterFace(threshold=0.2), verifier=NoFaces())
+    assert report.faces and all(list(track) == list(VideoTrack.__annotations__) for track in report.faces)
+    photo = tmp_path / "face.png"
+    from PIL import Image
+
+    with av.open(str(src)) as c:
+        Image.fromarray(next(c.decode(video=0)).to_ndarray(format="rgb24")).save(photo)
+    shot = anonymize(photo, tmp_path / "face.veiled.png", Config(), detector=CenterFace(threshold=0.2),
+                     verifier=NoFaces())
+    assert shot.faces and all(set(face) <= set(PhotoFace.__annotations__) and
+                              {"box", "score", "kind", "source"} <= set(face) for face in shot.faces)

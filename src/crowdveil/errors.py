@@ -21,7 +21,10 @@ Each error carries ``hint``: what the user can do about it.
      ├── DetectionFailed            the detector crashed on this media
      ├── DeadlineExceeded           one file took longer than the run allows it
      ├── Quarantined                the file killed its worker process k times; not tried again
-     └── VerificationFailed         the written result failed a check; nothing kept
+     ├── VerificationFailed         the written result failed a check; nothing kept
+     ├── SpliceImpossible           internal, never raised to a caller: a video cannot be repaired
+     │                              GOP by GOP, so the pipeline encodes all of it again
+     └── StudioError                the studio only: a request it refuses, answered with an HTTP status
 """
 
 from __future__ import annotations
@@ -144,3 +147,30 @@ class VerificationFailed(CrowdveilError):
     def __init__(self, message: str, *, report: "Report | None" = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.report = report
+
+
+class SpliceImpossible(CrowdveilError):
+    """A video cannot be repaired GOP by GOP (``io.video.GopSplicer``); the pipeline encodes all of it again.
+
+    Internal: caught inside the video pipeline, never raised to a caller (so not in ``__all__``).
+    """
+
+
+class StudioError(CrowdveilError):
+    """A request the studio refuses; ``status`` is the HTTP status to answer with.
+
+    ``message_id`` names the message in the studio's catalog (``i18n/studio``),
+    ``fields`` fill it; ``message`` is its English text (the app answers in the
+    page's language). Raised by the studio alone (so not in ``__all__``), never by ``anonymize``.
+    """
+
+    def __init__(self, message_id: str, status: int = 400, **fields: object) -> None:
+        from .i18n import catalog
+
+        self.message_id, self.fields, self.status = message_id, fields, status
+        super().__init__(catalog("studio")(message_id, **fields))
+
+    def text(self, language: str) -> str:
+        from .i18n import catalog
+
+        return catalog("studio", language)(self.message_id, **self.fields)

@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NotRequired, Sequence, TypedDict
 
 import numpy as np
 
 from .version import __version__
 
-__all__ = ["Detections", "Check", "Report", "box_iou", "box_coverage"]
+__all__ = ["Detections", "Check", "Report", "PhotoFace", "VideoTrack", "box_iou", "box_coverage"]
+
+
+class PhotoFace(TypedDict):
+    """One region painted on a photo: ``Report.faces`` of a photo (``Detections.to_list``)."""
+
+    box: list[float]  # x1 y1 x2 y2, pixels, before padding
+    score: float
+    kind: str  # "face", "text", "manual", …
+    source: str  # the detector or pass that found it
+    track_id: NotRequired[int]  # only where the region belongs to a track
+
+
+class VideoTrack(TypedDict):
+    """One face track of a video: ``Report.faces`` of a video (the tracker's, one entry per track)."""
+
+    track_id: int
+    first_frame: int
+    frames_detected: int  # frames on which the detector found it (not those the tracker carried it over)
+    box: list[float]  # where it was first detected, x1 y1 x2 y2, pixels
+    score: float  # its best detection's score
+    last_frame: int
 
 
 def _as_boxes(xyxy: Any) -> np.ndarray:
@@ -197,17 +218,19 @@ class Detections:
         kept = np.array(sorted(keep), dtype=np.int64)
         return self[kept].replace(xyxy=boxes[kept]) if enclose else self[kept]
 
-    def to_list(self) -> list[dict[str, Any]]:
-        return [
-            {
+    def to_list(self) -> list[PhotoFace]:
+        faces: list[PhotoFace] = []
+        for i in range(len(self)):
+            face: PhotoFace = {
                 "box": [round(float(v), 1) for v in self.xyxy[i]],
                 "score": round(float(self.score[i]), 4),
                 "kind": str(self.kind[i]),
                 "source": str(self.source[i]),
-                **({"track_id": int(self.track_id[i])} if self.track_id[i] >= 0 else {}),
             }
-            for i in range(len(self))
-        ]
+            if self.track_id[i] >= 0:
+                face["track_id"] = int(self.track_id[i])
+            faces.append(face)
+        return faces
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -265,7 +288,9 @@ class Report:
     hint: str | None = None
     width: int = 0
     height: int = 0
-    faces: list[dict[str, Any]] = field(default_factory=list)
+    # What was found: on a photo one ``PhotoFace`` per region painted, on a video one ``VideoTrack``
+    # per face track (``media`` says which); ``face_count`` counts them either way.
+    faces: list[PhotoFace] | list[VideoTrack] = field(default_factory=list)
     metadata_removed: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     models: dict[str, str] = field(default_factory=dict)

@@ -75,7 +75,7 @@ class _Pipeline:
 
     def painted(self, pixels: np.ndarray, out_fmt: str, name: str):
         """``pipeline.detect`` → ``pipeline.redact_verified``; returns its ``Redaction`` and the painted mask."""
-        from ..pipeline import detect, redact_verified
+        from ..pipeline.photo import detect, redact_verified
         from ..redact import region_mask
 
         faces = detect(self.detector, pixels)

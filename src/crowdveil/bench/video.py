@@ -151,7 +151,8 @@ class LeakResult:
 def leak_test(k: int, folder: Path, *, config: Config = Config(), detector: Detector | None = None,
               verifier: Detector | None = None, **clip) -> LeakResult:
     """Run the leak test once for ``k``; ``detector`` defaults to the video detector for the clip size."""
-    from ..pipeline_video import anonymize_video, build_video_detector
+    from ..detect.registry import build_video_detector
+    from ..pipeline.video import anonymize_video
 
     src = folder / f"leak_k{k}.mp4"
     boxes = write_moving_face_clip(src, **clip)
@@ -191,7 +192,7 @@ def measure_crowdveil(src: Path, folder: Path, config: Config, *, shares: list |
     written file, measured after the clock stopped. It is filled even when
     verification then refuses the file (``VerificationFailed`` is raised).
     """
-    from ..pipeline_video import anonymize_video
+    from ..pipeline.video import anonymize_video
 
     dst = folder / f"{src.stem}.veiled.mp4"
     seen: list = []

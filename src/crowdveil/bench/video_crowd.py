@@ -131,7 +131,7 @@ def score_frames(masks: list[np.ndarray], clip: PanClip, score: CrowdVideoScore)
 
 def _crowdveil_masks(clip: PanClip, folder: Path, config: Config) -> list[np.ndarray]:
     from ..errors import VerificationFailed
-    from ..pipeline_video import anonymize_video
+    from ..pipeline.video import anonymize_video
     from ..redact import region_mask
 
     seen: list = []

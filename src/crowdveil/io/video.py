@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from ..errors import CorruptInput, TooLarge, UnsupportedFormat
+from ..errors import CorruptInput, SpliceImpossible, TooLarge, UnsupportedFormat
 
 __all__ = ["VideoFrame", "VideoSource", "CleanMp4Writer", "EncoderSettings", "orientation_from_matrix", "upright"]
 
@@ -511,10 +511,6 @@ def _drop_leading_samples(frame, count: int):
 
 
 # -- repairing a few GOPs ------------------------------------------------------------------------
-
-
-class SpliceImpossible(Exception):
-    """The file cannot be repaired GOP by GOP (the caller re-encodes all of it)."""
 
 
 class GopSplicer:

@@ -59,7 +59,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from ..version import __version__
 from ..config import Config
@@ -416,14 +416,14 @@ class Manifest:
         self._append(entry)
         self._committing[key] = entry
 
-    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[dict], metadata_removed: list[str],
+    def record_done(self, src: Path, output: Path, output_sha256: str, faces: Iterable[Mapping[str, Any]], metadata_removed: list[str],
                     painted: dict[str, Any] | None = None) -> None:
         key = source_key(src)
         started = self._started.get(key, {})
         self.record_done_for(key, started.get("source") or self._source_digest(key, src), output, output_sha256,
                              faces, metadata_removed, painted=painted)
 
-    def record_done_for(self, key: str, digest: str | None, output: Path, output_sha256: str, faces: Iterable[dict],
+    def record_done_for(self, key: str, digest: str | None, output: Path, output_sha256: str, faces: Iterable[Mapping[str, Any]],
                         metadata_removed: list[str], *, started_at: str | None = None, adopted: bool = False,
                         painted: dict[str, Any] | None = None) -> None:
         """``done`` for ``key``; ``digest`` and ``started_at`` default to its latest ``started`` line's."""

@@ -33,7 +33,7 @@ from PIL import Image
 
 from ..config import Config
 from ..detect.base import Detector
-from ..errors import CrowdveilError, VerificationFailed
+from ..errors import CrowdveilError, StudioError, VerificationFailed
 from ..io.image import decode_image, encode_image, output_format
 from ..io.animation import animation_frames
 from ..io.sniff import ANIMATABLE_FORMATS, SNIFF_BYTES, media_kind, sniff
@@ -55,27 +55,6 @@ SAME_FACE_IOU = 0.5
 STUDIO_COVERS = ("text", "bodies")
 PRIVATE_PREFIX = "crowdveil-studio-"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-class StudioError(Exception):
-    """A request the studio refuses; ``status`` is the HTTP status to answer with.
-
-    ``message_id`` names the message in the studio's catalog (``i18n/studio``),
-    ``fields`` fill it; ``message`` is its English text (the app answers in the
-    page's language).
-    """
-
-    def __init__(self, message_id: str, status: int = 400, **fields: object) -> None:
-        from ..i18n import catalog
-
-        self.message_id, self.fields, self.status = message_id, fields, status
-        self.message = catalog("studio")(message_id, **fields)
-        super().__init__(self.message)
-
-    def text(self, language: str) -> str:
-        from ..i18n import catalog
-
-        return catalog("studio", language)(self.message_id, **self.fields)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -479,7 +458,7 @@ class Workspace:
     def _export_video(self, item: Item, config: Config, added: dict[int, Detections]) -> None:
         # The video pipeline itself (``pipeline.anonymize`` hands videos to it): called here for its
         # ``painted`` report of the regions the written file shows, which the page scrubs through.
-        from ..pipeline_video import anonymize_video
+        from ..pipeline.video import anonymize_video
 
         def progress(done: int, total: int | None) -> None:
             item.progress = (done, total)
