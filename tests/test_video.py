@@ -21,7 +21,7 @@ from crowdveil.detect.centerface import CenterFace
 from crowdveil.io.video import VideoSource
 from crowdveil.pipeline.video import anonymize_video
 from crowdveil.track import TrackerSettings
-from crowdveil.types import Detections
+from crowdveil.types import Detections, box_coverage
 
 from helpers import exiftool_tags, face_on_background, no_temp_files, sha256
 
@@ -879,3 +879,33 @@ def test_a_video_reports_its_faces_as_tracks_and_a_photo_as_regions(moving_face,
                      verifier=NoFaces())
     assert shot.faces and all(set(face) <= set(PhotoFace.__annotations__) and
                               {"box", "score", "kind", "source"} <= set(face) for face in shot.faces)
+
+
+class Fixed(Detector):
+    """Finds the same boxes, with the same scores, on every frame."""
+
+    def __init__(self, boxes, scores, name="fixed"):
+        self.found = Detections.from_boxes(boxes, score=scores)
+        self.name = name
+
+    def detect(self, rgb):
+        return self.found
+
+
+def test_the_verifiers_outsized_finds_beside_a_sure_face_are_not_repaired(tmp_path):
+    # The detector is sure of the face; the verifier reads the written frames and finds, besides a
+    # face-sized box elsewhere (repaired), a box under the face twice its size at 0.6: the signer's
+    # hands. The detector's own rule drops such a box; the verifier's finds follow the same rule.
+    src = tmp_path / "in.mp4"
+    make_clip(src)
+    face, hands, other = [40, 30, 100, 110], [20, 120, 160, 235], [220, 40, 270, 100]
+    seen: list = []
+    report = anonymize_video(src, tmp_path / "out.mp4", Config(), detector=Fixed([face], [0.93]),
+                             verifier=Fixed([hands, other], [0.6, 0.6], "verifier"),
+                             painted=lambda regions, size: seen.append(regions))
+    assert report.passed
+    regions = seen[-1]
+    assert len(regions) == FRAMES
+    for frame in regions:
+        assert box_coverage(np.array([other], np.float32), frame.xyxy).max() >= 0.999, "a face-sized find is repaired"
+        assert box_coverage(np.array([hands], np.float32), frame.xyxy).max() < 0.5, "the outsized find is not"

@@ -174,24 +174,35 @@ def sure_for_their_size(found: Detections, scale: float) -> Detections:
     return found if keep.all() else found[keep]
 
 
-def without_outsized(found: Detections) -> Detections:
+def sure_faces(found: Detections) -> Detections:
+    """The faces of ``found`` the detector is sure of (``CONFIDENT_FACE``): what size a face is there."""
+    return found[(found.score >= CONFIDENT_FACE) & (found.kind == "face")]
+
+
+def without_outsized(found: Detections, beside: Detections | None = None) -> Detections:
     """``found`` less the unsure boxes far bigger than every sure face around them (``OUTSIZED``).
 
-    A box with no sure face near it is kept whatever its size: recall first, the rule
-    needs a face the detector is sure of to say what size a face is there.
+    The sure faces are ``found``'s own, or ``beside``'s: the verifier's finds on a
+    written frame are measured against the faces the detector was sure of there
+    (painted over, the verifier cannot see them). A box with no sure face near it
+    is kept whatever its size: recall first, the rule needs a face the detector is
+    sure of to say what size a face is there.
     """
-    if len(found) < 2:
+    reference = sure_faces(found if beside is None else beside)
+    if not len(found) or not len(reference):
         return found
-    xyxy = found.xyxy
-    side = np.sqrt(np.maximum(xyxy[:, 2] - xyxy[:, 0], 0) * np.maximum(xyxy[:, 3] - xyxy[:, 1], 0))
-    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2
-    sure = (found.score >= CONFIDENT_FACE) & (found.kind == "face")
-    if not sure.any():
-        return found
+
+    def sides_and_centres(d: Detections) -> tuple[np.ndarray, np.ndarray]:
+        xyxy = d.xyxy
+        side = np.sqrt(np.maximum(xyxy[:, 2] - xyxy[:, 0], 0) * np.maximum(xyxy[:, 3] - xyxy[:, 1], 0))
+        return side, (xyxy[:, :2] + xyxy[:, 2:]) / 2
+
+    side, centre = sides_and_centres(found)
+    sure_side, sure_centre = sides_and_centres(reference)
     keep = np.ones(len(found), bool)
-    for i in np.flatnonzero(~sure & (found.kind == "face")):
-        near = sure & (np.hypot(*(centre - centre[i]).T) <= NEIGHBOURHOOD * side[i])
-        if near.any() and side[i] > OUTSIZED * side[near].max():
+    for i in np.flatnonzero((found.score < CONFIDENT_FACE) & (found.kind == "face")):
+        near = np.hypot(*(sure_centre - centre[i]).T) <= NEIGHBOURHOOD * side[i]
+        if near.any() and side[i] > OUTSIZED * sure_side[near].max():
             keep[i] = False
     return found if keep.all() else found[keep]
 

@@ -15,6 +15,7 @@ import numpy as np
 from ...redact import redaction_regions
 from ...redact.regions import painted_share
 from ...types import Detections, VideoTrack
+from .detection import sure_faces
 
 __all__ = ["RegionLedger", "TrackLog", "touched_track", "moved_with_tracks", "tracked"]
 
@@ -31,6 +32,7 @@ class RegionLedger:
     def __init__(self, size: tuple[int, int], padding: float, bodies: bool) -> None:
         self.size, self.padding, self.bodies = size, padding, bodies
         self._frames: list[Detections] = []
+        self._sure: list[Detections] = []  # per frame, the detector's sure faces, unpadded
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -48,7 +50,12 @@ class RegionLedger:
         w, h = self.size
         regions = redaction_regions(found, self.padding, w, h, bodies=self.bodies)
         self._frames.append(regions)
+        self._sure.append(sure_faces(found))
         return regions
+
+    def sure_faces(self, index: int) -> Detections:
+        """The faces the detector was sure of on frame ``index``, as found (unpadded)."""
+        return self._sure[index]
 
     def add_repairs(self, leftover: dict[int, Detections], reach: int) -> set[int]:
         """Add the verifier's finds to the regions of their frame and ``reach`` frames either side; returns the frames changed."""
