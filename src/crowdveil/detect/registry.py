@@ -20,7 +20,12 @@ dev set (README, "How well it works"):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import Detector, mirrored_name
+
+if TYPE_CHECKING:
+    from .second_stage import Candidates
 
 # YuNet score thresholds of the *video* pipeline (pipeline_video.py reads them).
 THRESHOLDS = {"default": 0.2, "fast": 0.3}
@@ -62,7 +67,7 @@ CANDIDATE_CENTERFACE_THRESHOLD = 0.05
 CANDIDATE_YUNET_THRESHOLD = 0.2
 
 
-def build_candidates() -> Detector:
+def build_candidates() -> "Candidates":
     """The five views, their boxes kept apart (``second_stage.Candidates``)."""
     from .second_stage import Candidates
     from .tiling import Pyramid
