@@ -60,7 +60,8 @@ class DefaultCommandGroup(_TranslatedHelp, click.Group):
     default_command = "anonymize"
 
     def parse_args(self, ctx, args):
-        lead, rest = [], list(args)
+        lead: list[str] = []
+        rest = list(args)
         while rest and ((rest[0] == "--lang" and len(rest) > 1) or rest[0].startswith("--lang=")):
             taken = 2 if rest[0] == "--lang" else 1
             lead, rest = lead + rest[:taken], rest[taken:]

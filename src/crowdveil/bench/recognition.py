@@ -220,7 +220,7 @@ def _progress(label: str) -> None:
     print(f"  {label}", file=sys.stderr, flush=True)
 
 
-def run_recognition(faces: list[Face], curve: dict[str, tuple[float, ...]] | None = None,
+def run_recognition(faces: list[Face], curve: dict[Style, tuple[float, ...]] | None = None,
                     shapes: tuple[Shape, ...] = ("box", "ellipse")) -> dict:
     """Every style and shape at its default, the curves (``curve``: strengths per style, box shape), and a control."""
     from ..config import STYLES, Config
@@ -342,8 +342,8 @@ def recognition_command(data_dir: Path | None, json_path: Path | None, limit: in
     if len(faces) < 2:
         raise click.UsageError(f"{data_dir} has {len(faces)} faces of at least {min_face} px; two or more are needed")
     try:
-        strengths = {style: tuple(_number(v) for v in text.split(",") if v.strip())
-                     for style, text in (("mosaic", mosaic_curve), ("blur", blur_curve))}
+        curves: tuple[tuple[Style, str], ...] = (("mosaic", mosaic_curve), ("blur", blur_curve))
+        strengths = {style: tuple(_number(v) for v in text.split(",") if v.strip()) for style, text in curves}
     except ValueError as exc:
         raise click.UsageError(f"curve strengths are comma-separated numbers: {exc}") from exc
     if any(v < 1 for values in strengths.values() for v in values):

@@ -39,6 +39,7 @@ crash.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import deque
@@ -568,11 +569,9 @@ class _Gate:
         self._inbox: list[tuple[int, dict]] = []
         self._waiting: dict[int, Any] = {}
         self._next = 0
-        self._arrived = None
+        self._arrived: asyncio.Event | None = None
 
-    def _event(self):
-        import asyncio
-
+    def _event(self) -> asyncio.Event:
         if self._arrived is None:
             self._arrived = asyncio.Event()
         return self._arrived
