@@ -59,8 +59,9 @@ class DefaultCommandGroup(_TranslatedHelp, click.Group):
 
     default_command = "anonymize"
 
-    def parse_args(self, ctx, args):
-        lead, rest = [], list(args)
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        lead: list[str] = []
+        rest = list(args)
         while rest and ((rest[0] == "--lang" and len(rest) > 1) or rest[0].startswith("--lang=")):
             taken = 2 if rest[0] == "--lang" else 1
             lead, rest = lead + rest[:taken], rest[taken:]
@@ -161,7 +162,7 @@ def main() -> None:
 @click.option("--workers", type=click.IntRange(1, 1_000_000), default=None, cls=TOption, help="opt.workers")
 @lang_option
 def anonymize_cmd(inputs, out_dir, names, style, shape, fast, threshold, padding, audio, max_megapixels, overwrite,
-                  report_path, report_provenance, cover, quiet, animation, device, engine, address, workers):
+                  report_path, report_provenance, cover, quiet, animation, device, engine, address, workers) -> None:
     from .runner.batch import plan_jobs, run_batch
     from .ui import cover_note, print_summary, progress_for, skipped_line
 

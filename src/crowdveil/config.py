@@ -6,13 +6,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Config", "STYLES", "SHAPES", "PRESETS", "COVERS"]
+__all__ = ["Config", "STYLES", "SHAPES", "PRESETS", "COVERS", "Style", "Shape", "Preset"]
 
-STYLES = ("fill", "mosaic", "blur")
+Style = Literal["fill", "mosaic", "blur"]
+Shape = Literal["box", "ellipse"]
+Preset = Literal["default", "fast"]
+
+STYLES: tuple[Style, ...] = ("fill", "mosaic", "blur")
 # What a run covers: faces always; text (plates, badges, signs) and whole bodies on request.
 COVERS = ("faces", "text", "bodies")
-SHAPES = ("box", "ellipse")
-PRESETS = ("default", "fast")
+SHAPES: tuple[Shape, ...] = ("box", "ellipse")
+PRESETS: tuple[Preset, ...] = ("default", "fast")
 ANIMATION_OUTPUTS = ("same", "mp4")
 
 
@@ -50,11 +54,11 @@ class Config:
             Any order; kept in the order of ``COVERS``, with ``faces`` first.
     """
 
-    style: Literal["fill", "mosaic", "blur"] = "fill"
-    shape: Literal["box", "ellipse"] = "box"
+    style: Style = "fill"
+    shape: Shape = "box"
     padding: float = 0.3
     fill_color: tuple[int, int, int] = (128, 128, 128)
-    preset: Literal["default", "fast"] = "default"
+    preset: Preset = "default"
     threshold: float | None = None
     verify: bool = True
     max_megapixels: float = 250.0

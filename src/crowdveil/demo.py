@@ -40,7 +40,7 @@ def make_crowd(width: int = 1800, height: int = 1200, seed: int = 7) -> tuple[np
         w = max(1, round(size * aspect))
         if x + w + 20 > width:
             x, y, row_h = 20, y + row_h + 40, 0
-        canvas[y : y + size, x : x + w] = np.asarray(face.resize((w, size), Image.LANCZOS))
+        canvas[y : y + size, x : x + w] = np.asarray(face.resize((w, size), Image.Resampling.LANCZOS))
         boxes.append((x, y, x + w, y + size))
         x += w + max(30, size // 2)
         row_h = max(row_h, size)

@@ -152,7 +152,10 @@ class Detections:
 
         A 4-tuple gives (left, top, right, bottom) fractions separately.
         """
-        left, top, right, bottom = (fraction,) * 4 if np.isscalar(fraction) else fraction
+        if isinstance(fraction, tuple):
+            left, top, right, bottom = fraction
+        else:
+            left = top = right = bottom = float(fraction)
         w, h = self.width, self.height
         grown = self.xyxy.copy()
         grown[:, 0] -= w * left

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import AbstractSet, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -259,7 +259,7 @@ def failure_line(r: Report) -> str:
 
 
 def print_summary(reports: list[Report], console: Console, *, quiet: bool, detail: bool = False,
-                  plain: bool | None = None, printed: set[int] = frozenset(), every_row: bool = False) -> None:
+                  plain: bool | None = None, printed: AbstractSet[int] = frozenset(), every_row: bool = False) -> None:
     """A table on a terminal; one plain line per file when stdout is a pipe or a file
     (``plain``; default: whether ``console`` is a terminal), then every note that matters,
     the failures and the totals. The table shows 40 files unless ``every_row`` (neutral

@@ -52,7 +52,8 @@ def allowed_mask(height: int, width: int, xywh: np.ndarray, grow: float = ALLOWA
 
 def collateral_share(mask: np.ndarray, xywh: np.ndarray) -> float:
     """Redacted pixels outside every grown ground-truth box, as a share of the image."""
-    outside = mask & ~allowed_mask(*mask.shape, xywh)
+    height, width = mask.shape[:2]
+    outside = mask & ~allowed_mask(height, width, xywh)
     return float(outside.sum()) / mask.size
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..config import Preset
 from .metrics import (
     HEIGHT_BINS, OVER_PCT, ImageScore, PaintedPhoto, Summary, painted_pct, score_image, summarize, summarize_painted,
 )
@@ -64,7 +65,7 @@ def _progress(label: str, done: int, total: int) -> None:
 class _Pipeline:
     """The pipeline's own steps at ``preset``, on decoded pixels, without a file (both sides of the bench)."""
 
-    def __init__(self, preset: str) -> None:
+    def __init__(self, preset: Preset) -> None:
         from ..config import Config
         from ..detect.registry import build_detector, build_verifier
 
@@ -83,7 +84,7 @@ class _Pipeline:
         return result, region_mask(pixels.shape[0], pixels.shape[1], result.regions, self.config.shape)
 
 
-def run_crowdveil(items: list[tuple[Path, WiderImage]], preset: str) -> tuple[list[ImageScore], float]:
+def run_crowdveil(items: list[tuple[Path, WiderImage]], preset: Preset) -> tuple[list[ImageScore], float]:
     """Score the pipeline at ``preset`` on each image; returns scores and peak RSS (MB)."""
     from ..io.image import decode_image
     from ..io.sniff import sniff
@@ -168,7 +169,7 @@ def _not_measured(name: str, exc: Exception) -> PaintedPhoto:
     return PaintedPhoto(name, None, error=f"{type(exc).__name__}: {exc}")
 
 
-def run_crowdveil_people_free(items: list[tuple[str, Path]], preset: str) -> tuple[list[PaintedPhoto], float]:
+def run_crowdveil_people_free(items: list[tuple[str, Path]], preset: Preset) -> tuple[list[PaintedPhoto], float]:
     """The painted share of each photo at ``preset``: the steps of ``anonymize``, without the file."""
     from ..errors import CrowdveilError
     from ..io.image import output_format
@@ -233,7 +234,7 @@ def _pct(rate: float) -> str:
     return f"{100 * rate:.1f} %"
 
 
-def _ratio(a: float, b: float) -> str:
+def _ratio(a: float, b: float | None) -> str:
     return f"{a / b:.2f}×" if b else "–"
 
 
@@ -353,7 +354,7 @@ def json_report(results: dict[str, tuple[Summary, float]], people_free: dict[str
 @click.option("--no-people-free", "no_people_free", is_flag=True, help="Skip the people-free photos.")
 @click.option("--people-free-root", "people_free_root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder the LIST's paths are relative to. Default: metadata_samples/ beside the LIST.")
-def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | None, presets: tuple[str, ...],
+def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | None, presets: tuple[Preset, ...],
                    with_deface: bool, with_wider: bool, people_free: str | None, no_people_free: bool,
                    people_free_root: Path | None) -> None:
     """Exposed faces, collateral and speed on WIDER FACE-format photos; painted share of people-free photos."""
@@ -371,7 +372,8 @@ def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | N
     if not with_wider and not free_items:
         raise click.UsageError("nothing to measure: --no-wider and no people-free list (pass --people-free LIST)")
     presets = presets or ("default", "fast")
-    sides = [("crowdveil" if p == "default" else f"crowdveil --{p}", p) for p in presets]
+    sides: list[tuple[str, Preset | None]] = [("crowdveil" if p == "default" else f"crowdveil --{p}", p)
+                                              for p in presets]
     if with_deface and not deface_available():
         click.echo("deface is not importable: measuring crowdveil only (pip install 'crowdveil[bench]' "
                    "and pip install --no-deps deface).", err=True)

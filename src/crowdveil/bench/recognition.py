@@ -36,6 +36,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..config import Shape, Style
 from ..detect.weights import WeightFile, load_verified, package_dir
 from ..errors import ModelError
 from .wider import load_wider
@@ -72,7 +73,7 @@ def select_faces(root: Path, min_face: int = MIN_FACE, limit: int | None = DEFAU
     faces = []
     for path, image in load_wider(root):
         ok = image.scored & (image.boxes[:, 2] >= min_face) & (image.boxes[:, 3] >= min_face)
-        faces += [Face(path, tuple(float(v) for v in box)) for box in image.xyxy[ok]]
+        faces += [Face(path, (float(x1), float(y1), float(x2), float(y2))) for x1, y1, x2, y2 in image.xyxy[ok]]
     if limit and limit < len(faces):
         picks = np.linspace(0, len(faces) - 1, limit).round().astype(int)
         faces = [faces[i] for i in sorted(set(picks.tolist()))]
@@ -93,6 +94,8 @@ class Recognizer:
         except ModelError as exc:
             raise click.UsageError(f"{exc} ({exc.hint})") from exc
         folder = package_dir(EMBEDDER.package)
+        if folder is None:  # load_verified found the files, so this means the package vanished meanwhile
+            raise click.UsageError(f"the recognition benchmark needs the 'bench' extra: {_MODELS_HINT}")
         embed_path, landmarks_path = folder / EMBEDDER.relative_path, folder / LANDMARKS.relative_path
         self.models = {EMBEDDER.name: EMBEDDER.sha256, LANDMARKS.name: LANDMARKS.sha256}
         self._dlib = dlib
@@ -165,7 +168,7 @@ def neutral_outside(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def redact_window(item: Prepared, style: str, shape: str, strength: float | None = None) -> np.ndarray:
+def redact_window(item: Prepared, style: Style, shape: Shape, strength: float | None = None) -> np.ndarray:
     """The window painted by the product's ``paint`` (``strength`` None: the style's default)."""
     from ..config import Config
     from ..redact import paint
@@ -217,8 +220,8 @@ def _progress(label: str) -> None:
     print(f"  {label}", file=sys.stderr, flush=True)
 
 
-def run_recognition(faces: list[Face], curve: dict[str, tuple[float, ...]] | None = None,
-                    shapes: tuple[str, ...] = ("box", "ellipse")) -> dict:
+def run_recognition(faces: list[Face], curve: dict[Style, tuple[float, ...]] | None = None,
+                    shapes: tuple[Shape, ...] = ("box", "ellipse")) -> dict:
     """Every style and shape at its default, the curves (``curve``: strengths per style, box shape), and a control."""
     from ..config import STYLES, Config
     from ..redact import blur, mosaic
@@ -339,8 +342,8 @@ def recognition_command(data_dir: Path | None, json_path: Path | None, limit: in
     if len(faces) < 2:
         raise click.UsageError(f"{data_dir} has {len(faces)} faces of at least {min_face} px; two or more are needed")
     try:
-        strengths = {style: tuple(_number(v) for v in text.split(",") if v.strip())
-                     for style, text in (("mosaic", mosaic_curve), ("blur", blur_curve))}
+        curves: tuple[tuple[Style, str], ...] = (("mosaic", mosaic_curve), ("blur", blur_curve))
+        strengths = {style: tuple(_number(v) for v in text.split(",") if v.strip()) for style, text in curves}
     except ValueError as exc:
         raise click.UsageError(f"curve strengths are comma-separated numbers: {exc}") from exc
     if any(v < 1 for values in strengths.values() for v in values):

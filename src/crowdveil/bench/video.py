@@ -98,10 +98,10 @@ def write_moving_face_clip(
 
     rng = np.random.default_rng(seed)
     small = rng.integers(50, 210, size=(height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
-    background = np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+    background = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR))
     head = Image.fromarray(astronaut_face())
     face_w = round(face_height * head.width / head.height)
-    face = np.asarray(head.resize((face_w, face_height), Image.LANCZOS))
+    face = np.asarray(head.resize((face_w, face_height), Image.Resampling.LANCZOS))
     boxes = []
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "16"})
@@ -305,8 +305,8 @@ def video_command(files: tuple[Path, ...], fast: bool, with_deface: bool, leak_k
                 row.update(crowdveil_fps=fps, report=report)
             except Exception as exc:  # noqa: BLE001 - a bench row records the failure and goes on
                 row.update(crowdveil_fps=None, error=f"{type(exc).__name__}: {exc}")
-                report = getattr(exc, "report", None)
-                report = report.to_dict() if report is not None else {}
+                failed = getattr(exc, "report", None)
+                report = failed.to_dict() if failed is not None else {}
             row.update(frame_share_stats(shares), painted_pct_per_frame=[round(v, 3) for v in shares])
             row["ceiling_fps"] = measure_ceiling(src, folder)
             row["deface_fps"] = measure_deface(src, folder, shares=deface_shares) if why_no_deface is None else None

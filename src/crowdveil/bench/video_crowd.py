@@ -101,7 +101,8 @@ class CrowdVideoScore:
             self.faces_ge32 += int((hts >= 32).sum())
             self.exposed_ge32 += int(exposed[hts >= 32].sum())
             visible = faces[(faces[:, 2] > 0) & (faces[:, 3] > 0)]
-            self.collateral.append(float((mask & ~allowed_mask(*mask.shape, visible)).mean()))
+            height, width = mask.shape[:2]
+            self.collateral.append(float((mask & ~allowed_mask(height, width, visible)).mean()))
             self.painted.append(float(mask.mean()))
         self.per_clip.append({
             "clip": clip.source or clip.path.name,

@@ -7,6 +7,8 @@ faces about 10 px tall.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -32,7 +34,7 @@ def _dynamic_input(model):
     return update_inputs_outputs_dims(model, inputs, outputs)
 
 
-_SESSIONS: dict[str, object] = {}
+_SESSIONS: dict[tuple, Any] = {}  # session_key(...) → onnxruntime.InferenceSession
 
 
 def _session():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import DeviceUnavailable, ModelError
@@ -18,7 +19,15 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 _LOCK = threading.Lock()
-_settings = {"device": "auto", "threads": None}
+
+
+@dataclass
+class _Settings:
+    device: str = "auto"
+    threads: int | None = None
+
+
+_settings = _Settings()
 # The providers the sessions made in this process actually run on (what the report says).
 _providers_used: set[str] = set()
 
@@ -39,17 +48,17 @@ def use_device(device: str = "auto", *, threads: int | None = None) -> None:
     if device == "cuda":
         check_cuda_available()
     with _LOCK:
-        _settings["device"] = device
-        _settings["threads"] = threads
+        _settings.device = device
+        _settings.threads = threads
 
 
 def current_device() -> str:
-    return _settings["device"]
+    return _settings.device
 
 
 def session_key(name: str) -> tuple:
     """The cache key of a detector's per-process session: a new device or thread count means a new session."""
-    return (name, _settings["device"], _settings["threads"])
+    return (name, _settings.device, _settings.threads)
 
 
 def providers_used() -> list[str]:
@@ -97,7 +106,7 @@ def make_session(model_bytes: bytes, *, rewrite: Callable | None = None):
         import onnx
 
         model_bytes = rewrite(onnx.load_from_string(model_bytes)).SerializeToString()
-    device, threads = _settings["device"], _settings["threads"]
+    device, threads = _settings.device, _settings.threads
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the CenterFace graph warns about unused initializers
     # Idle worker threads sleep instead of spinning: on 2 cores the spinning took the CPU
@@ -105,9 +114,9 @@ def make_session(model_bytes: bytes, *, rewrite: Callable | None = None):
     # slower with it). A lone 2048-px photo inference measured the same; a lone 640-px
     # one ~15 % slower, which the overlap in the video pipeline more than pays back.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    threads = threads or os.environ.get("CROWDVEIL_THREADS")
-    if threads:
-        options.intra_op_num_threads = int(threads)
+    threads_text = str(threads) if threads else os.environ.get("CROWDVEIL_THREADS")
+    if threads_text:
+        options.intra_op_num_threads = int(threads_text)
     if device == "cuda":
         check_cuda_available()
         _preload_cuda_libraries(ort)

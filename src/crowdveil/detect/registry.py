@@ -28,10 +28,13 @@ the other view. ``VIDEO_SIZE_LADDER`` and ``CONFIDENT_FACE``/``OUTSIZED``/
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..config import Config
 from .base import Detector, mirrored_name
+
+if TYPE_CHECKING:
+    from .second_stage import Candidates
 
 # YuNet score thresholds of the *video* presets (``build_video_detector``).
 THRESHOLDS = {"default": 0.2, "fast": 0.3}
@@ -96,7 +99,7 @@ CANDIDATE_CENTERFACE_THRESHOLD = 0.05
 CANDIDATE_YUNET_THRESHOLD = 0.2
 
 
-def build_candidates() -> Detector:
+def build_candidates() -> "Candidates":
     """The five views, their boxes kept apart (``second_stage.Candidates``)."""
     from .second_stage import Candidates
     from .tiling import Pyramid

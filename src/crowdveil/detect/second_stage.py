@@ -237,7 +237,7 @@ def both_networks(features: np.ndarray, views: Sequence[str]) -> np.ndarray:
     """(N,) bool from ``candidate_features``: a CenterFace view and a YuNet view both have a box there."""
     scores = features[:, : len(views)]
     cf = np.array([v.startswith("centerface") for v in views])
-    return (scores[:, cf] > 0).any(axis=1) & (scores[:, ~cf] > 0).any(axis=1)
+    return np.asarray((scores[:, cf] > 0).any(axis=1) & (scores[:, ~cf] > 0).any(axis=1), dtype=bool)
 
 
 # Accepted candidates of one face (five views, each its own box) merge into one region: the

@@ -14,6 +14,7 @@ and its session is thread-safe, so worker threads share one.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ _STRIDES = (8, 16, 32)
 _MULTIPLE = 32  # inputs are padded (right, bottom) to a multiple of the largest stride
 _TOP_K = 5000
 _LOCK = threading.Lock()
-_SESSIONS: dict[str, object] = {}
+_SESSIONS: dict[tuple, Any] = {}  # session_key(...) → onnxruntime.InferenceSession
 
 
 def _dynamic_input(model):

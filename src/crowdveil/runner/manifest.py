@@ -59,7 +59,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 from ..version import __version__
 from ..config import Config
@@ -212,14 +212,15 @@ class Manifest:
         self.output_tree = output_tree
         self.path = manifest_path(self.folder)
         self.settings = settings_digest(config)
-        self._fh = None
+        self._fh: IO[str] | None = None
         self._done: dict[str, dict[str, Any]] = {}
         self._started: dict[str, dict[str, Any]] = {}
         self._committing: dict[str, dict[str, Any]] = {}
         self._digests: dict[str, str] = {}  # source key → digest, so a source is hashed once per run
         self.removed_temp_files: list[Path] = []
+        self._folder_prefix = os.path.join(str(self.folder), "")  # "folder/": what _rel strips
         self._deferred = 0  # depth of group_commit blocks
-        self._unsynced = False
+        self._pending: list[str] = []  # lines of the open group_commit block, not yet written
 
     # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> "Manifest":
@@ -230,24 +231,24 @@ class Manifest:
             self.path = manifest_path(self.folder)  # the folder's resolved path, now that it exists
             _private_directory(self.path.parent)
             # O_NOFOLLOW: a link planted at the manifest's name must not make us append to its target.
-            self._fh = open(self.path, "a+", encoding="utf-8",
-                            opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW, 0o600))
+            fh = open(self.path, "a+", encoding="utf-8",
+                      opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW, 0o600))
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeOutputPath(f"{self.path} is a symbolic link; crowdveil does not write through links",
                                        hint="Delete the link, or set XDG_STATE_HOME to a folder of your own.") from exc
             raise _as_write_failed(self.path, exc) from exc
         try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            self._fh.close()
-            self._fh = None
+            fh.close()
             raise OutputError(
                 f"another crowdveil run is writing into {self.folder}",
                 hint="Wait for it to finish, or choose another --out folder.",
             ) from exc
+        self._fh = fh
         try:
-            os.fchmod(self._fh.fileno(), 0o600)
+            os.fchmod(fh.fileno(), 0o600)
             if self.output_tree:
                 self._move_legacy_manifest()
             self._load()
@@ -274,7 +275,7 @@ class Manifest:
                 return
             text = fh.read()
         # Only into an empty manifest: appended after newer lines, its old ones would count as the latest.
-        if text and os.fstat(self._fh.fileno()).st_size == 0:
+        if text and os.fstat(self._file.fileno()).st_size == 0:
             self._append_raw(text if text.endswith("\n") else text + "\n")
         try:
             legacy.unlink()
@@ -286,11 +287,16 @@ class Manifest:
             self._fh.close()  # releases the lock
             self._fh = None
 
+    @property
+    def _file(self) -> IO[str]:
+        assert self._fh is not None, "use Manifest as a context manager"
+        return self._fh
+
     def _load(self) -> None:
-        assert self._fh is not None
-        self._fh.seek(0)
+        fh = self._file
+        fh.seek(0)
         line = ""
-        for line in self._fh:
+        for line in fh:
             try:
                 entry = json.loads(line)
             except ValueError:
@@ -298,6 +304,8 @@ class Manifest:
             if not isinstance(entry, dict) or entry.get("v") != FORMAT_VERSION:
                 continue
             key = entry.get("source_key")
+            if not isinstance(key, str):
+                continue
             if entry.get("event") == "done":
                 self._done[key] = entry
             elif entry.get("event") == "started":
@@ -308,44 +316,45 @@ class Manifest:
             self._append_raw("\n")  # end a line cut by a kill, or the next entry would be glued to it
 
     def _append(self, entry: dict[str, Any]) -> None:
-        assert self._fh is not None, "use Manifest as a context manager"
         # Each line names the crowdveil that wrote it: the folder's audit trail (the outputs carry no version).
         self._append_raw(json.dumps({"v": FORMAT_VERSION, "crowdveil": __version__, **entry}, sort_keys=True) + "\n")
 
     def _append_raw(self, line: str) -> None:
-        try:
-            self._fh.seek(0, os.SEEK_END)
-            self._fh.write(line)
-            self._fh.flush()
-        except OSError as exc:
-            raise _as_write_failed(self.path, exc) from exc
-        self._unsynced = True
+        self._pending.append(line)
         if not self._deferred:
-            self._sync()
+            self._write_pending()
 
-    def _sync(self) -> None:
+    def _write_pending(self) -> None:
+        """The pending lines in one write, then one fsync: only after it may anyone be told they are recorded."""
+        fh = self._file
+        text, self._pending = "".join(self._pending), []
         try:
-            os.fsync(self._fh.fileno())
+            fh.seek(0, os.SEEK_END)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         except OSError as exc:
             raise _as_write_failed(self.path, exc) from exc
-        self._unsynced = False
 
     # -- group commit ---------------------------------------------------
     @contextmanager
     def group_commit(self) -> Iterator[None]:
-        """Lines appended inside the block share one fsync, at its end.
+        """Lines appended inside the block are written together at its end, with one fsync.
 
         The cluster driver answers its workers only after the block: what a
-        worker is told was recorded is on disk, with one fsync per round of
-        answers instead of one per line.
+        worker is told was recorded is on disk, with one write and one fsync
+        per round of answers instead of one per line. Lines of a block that
+        raised are written too: each is a record the driver made in memory,
+        and none claims more than happened (``done`` is recorded only for an
+        output a worker has already renamed into place).
         """
         self._deferred += 1
         try:
             yield
         finally:
             self._deferred -= 1
-            if not self._deferred and self._unsynced:
-                self._sync()
+            if not self._deferred and self._pending:
+                self._write_pending()
 
     # -- queries and records -------------------------------------------------
     def already_done(self, src: Path, out_dir: Path, neutral_stem: str | None = None) -> DoneEntry | None:
@@ -357,7 +366,7 @@ class Manifest:
             return None  # unreadable source or not a regular file: the pipeline reports why
         prior = self.lookup(key, digest)
         done, adopted = check_prior(prior, self.folder, src, out_dir, neutral_stem)
-        if adopted:
+        if adopted and done is not None:
             self.record_done_for(key, digest, done.output, done.output_sha256, [], [],
                                  started_at=prior.started_at, adopted=True)
         return done
@@ -397,22 +406,23 @@ class Manifest:
 
     def record_started_for(self, key: str, digest: str, preexisting: Iterable[str]) -> str:
         """``started`` for a source hashed elsewhere (a worker); returns its ``started_at``."""
+        started_at = os.urandom(8).hex()
         entry = {
             "event": "started", "source_key": key, "source": digest, "settings": self.settings,
-            "started_at": os.urandom(8).hex(), "preexisting": sorted(preexisting),
+            "started_at": started_at, "preexisting": sorted(preexisting),
         }
         self._append(entry)
         self._started[key] = entry
-        return entry["started_at"]
+        return started_at
 
     def record_committing(self, src: Path, output: Path, output_sha256: str) -> None:
         """The verified bytes about to be renamed to ``output`` (see ``check_prior``)."""
         self.record_committing_for(source_key(src), output, output_sha256)
 
-    def record_committing_for(self, key: str, output: Path, output_sha256: str) -> None:
+    def record_committing_for(self, key: str, output: Path | str, output_sha256: str) -> None:
         started = self._started.get(key, {})
         entry = {"event": "committing", "source_key": key, "started_at": started.get("started_at"),
-                 "output": self._rel(Path(output)), "output_sha256": output_sha256}
+                 "output": self._rel(output), "output_sha256": output_sha256}
         self._append(entry)
         self._committing[key] = entry
 
@@ -423,14 +433,14 @@ class Manifest:
         self.record_done_for(key, started.get("source") or self._source_digest(key, src), output, output_sha256,
                              faces, metadata_removed, painted=painted)
 
-    def record_done_for(self, key: str, digest: str | None, output: Path, output_sha256: str, faces: Iterable[Mapping[str, Any]],
+    def record_done_for(self, key: str, digest: str | None, output: Path | str, output_sha256: str, faces: Iterable[Mapping[str, Any]],
                         metadata_removed: list[str], *, started_at: str | None = None, adopted: bool = False,
                         painted: dict[str, Any] | None = None) -> None:
         """``done`` for ``key``; ``digest`` and ``started_at`` default to its latest ``started`` line's."""
         started = self._started.get(key, {})
         entry = {
             "event": "done", "source_key": key, "source": digest or started.get("source"),
-            "settings": self.settings, "output": self._rel(Path(output)), "output_sha256": output_sha256,
+            "settings": self.settings, "output": self._rel(output), "output_sha256": output_sha256,
             "started_at": started_at or started.get("started_at"),
         }
         if adopted:
@@ -448,8 +458,13 @@ class Manifest:
             self._digests[key] = source_digest(src)
         return self._digests[key]
 
-    def _rel(self, path: Path) -> str:
-        return relative_name(self.folder, path)
+    def _rel(self, path: Path | str) -> str:
+        # The cluster driver writes two names per file: a plain string prefix spares it pathlib's parsing.
+        text, folder = os.fspath(path), self._folder_prefix
+        rest = text[len(folder):] if text.startswith(folder) else ""
+        if rest and "//" not in rest and "/./" not in rest and not rest.startswith("./") and not rest.endswith(("/", "/.")):
+            return rest
+        return relative_name(self.folder, Path(path))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ crash.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import deque
@@ -68,9 +69,15 @@ KILL_MARGIN_S = 120.0
 WORKERS_PER_GATE = 256
 # No worker ready for this long (none could be placed, or all died starting): the run stops.
 STALL_LIMIT_S = 600.0
+# How long a gate holds the driver's call when no question comes. The driver's loop also wakes on
+# any finished task or started actor, and at least every LOOP_WAKE_S for deadlines and stalls: no polling.
+GATE_WAIT_S = 2.0
+LOOP_WAKE_S = 2.0
 
 Outcome = Literal["done", "failed", "quarantined"]
-Stage = Literal["pipeline", "noop"]
+# ``noop``: each file's questions as a real worker asks them (one gate call each), no pixels, no file read;
+# ``noop-driver``: the same questions, a task's in one gate call: what is left is the driver and the manifest.
+Stage = Literal["pipeline", "noop", "noop-driver"]
 
 
 @dataclass
@@ -88,8 +95,8 @@ class ClusterSettings:
         attempts: a file whose worker died this many times is quarantined.
         photos_per_task: photos per task (videos are always one per task).
         video_deadline_s: a fixed deadline per video; ``None``: from its duration.
-        stage: ``noop`` skips the pipeline (``crowdveil bench cluster`` measures
-            the control plane with it); never for real runs.
+        stage: ``noop`` and ``noop-driver`` skip the pipeline (``crowdveil bench
+            cluster`` measures the control plane with them, ``Stage``); never for real runs.
         before_file: called in the worker with each source path before it is
             processed (tests use it to crash a worker).
         gates: ``Gate`` actors the workers' questions go through (each a process
@@ -170,14 +177,14 @@ def run_on_ray(
     """
     settings = settings or ClusterSettings()
     ray = import_ray()
-    if any(job.root is None for job in jobs):
+    roots = [job.root for job in jobs if job.root is not None]
+    if len(roots) < len(jobs):
         raise OutputError("--engine ray writes into an output folder only",
                           hint="Add --out DIR (on a file system every machine of the cluster sees).")
     started_here = _connect(ray, settings)
     try:
         with ExitStack() as stack:
-            manifests = {root: stack.enter_context(Manifest(root, config))
-                         for root in dict.fromkeys(job.root for job in jobs)}
+            manifests = {root: stack.enter_context(Manifest(root, config)) for root in dict.fromkeys(roots)}
             driver = _Driver(ray, jobs, config, settings, manifests, on_done)
             return driver.run()
     finally:
@@ -209,6 +216,8 @@ class _Driver:
         self.config = config
         self.settings = settings
         self.manifests: dict[Path, Manifest] = manifests
+        self.manifest_of: list[Manifest] = [manifests[job.root] for job in jobs]  # by job index
+        self.keys: dict[int, str] = {}  # source keys the workers computed (the driver hashes no path)
         self.on_done = on_done
         self.reports: list[Report | None] = [None] * len(jobs)
         self.crashes: dict[int, list[str]] = {}  # the deaths a file is blamed for (its attempts)
@@ -228,7 +237,8 @@ class _Driver:
 
     # -- planning -----------------------------------------------------
     def _plan_units(self) -> list[_Unit]:
-        videos, photos = [], []
+        videos: list[_Item] = []
+        photos: list[_Item] = []
         for index, job in enumerate(self.jobs):
             item = _Item(index, str(job.src), str(job.out_dir), str(job.root), PHOTO_DEADLINE_S, job.neutral_stem)
             (videos if job.src.suffix.lower() in VIDEO_SUFFIXES else photos).append(item)
@@ -266,33 +276,35 @@ class _Driver:
             self._start_actor()
         # The gates' CPU from here on (their process start is not the run's cost).
         gate_cpu_at_start = ray.get([gate.cpu_s.remote() for gate in self.gates])
-        takes = {gate.take.remote(0.2): gate for gate in self.gates}
+        # One call per gate per round: the answers of the last round in, the questions parked since out.
+        # It waits in the gate (not here, polling) until a question comes or GATE_WAIT_S passes.
+        takes = {gate.exchange.remote([], GATE_WAIT_S): gate for gate in self.gates}
         stalled_since = time.monotonic()
         cpu_at_start = time.process_time()
         try:
             while self.queue or self.inflight:
                 self._dispatch()
                 refs = [*takes, *self.inflight, *self.starting]
-                ready, _ = ray.wait(refs, num_returns=1, timeout=1.0)
+                ready, _ = ray.wait(refs, num_returns=1, timeout=LOOP_WAKE_S)
                 if ready:
                     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                asked = [ref for ref in ready if ref in takes]
                 answers: dict[Any, list] = {}
                 with ExitStack() as stack:
                     for manifest in self.manifests.values():
                         stack.enter_context(manifest.group_commit())
+                    # Every gate's questions in one get; their lines share one write and one fsync below.
+                    for ref, questions in zip(asked, ray.get(asked) if asked else []):
+                        answers[ref] = [(rid, self._answer(message)) for rid, message in questions]
                     for ref in ready:
-                        if ref in takes:
-                            answers[ref] = [(rid, self._answer(message)) for rid, message in ray.get(ref)]
-                        elif ref in self.starting:
+                        if ref in self.starting:
                             self._actor_ready(ref)
-                        else:
+                        elif ref in self.inflight:
                             self._unit_finished(ref)
                 # Answered only now: what a worker is told was recorded is on disk.
                 for ref, given in answers.items():
                     gate = takes.pop(ref)
-                    if given:
-                        gate.answer.remote(given)
-                    takes[gate.take.remote(0.2)] = gate
+                    takes[gate.exchange.remote(given, GATE_WAIT_S)] = gate
                 self._kill_overdue()
                 if self.idle or self.inflight:
                     stalled_since = time.monotonic()
@@ -361,14 +373,18 @@ class _Driver:
             # declared dead): it must not commit, its file is someone else's now.
             return {"refused": True}
         index = message["index"]
-        manifest = self.manifests[Path(self.jobs[index].root)]
+        manifest = self.manifest_of[index]
         key, digest = message["key"], message.get("digest")
         if message["kind"] == "lookup":
             return self._lookup(unit, index, key, digest, message["preexisting"])
         if message["kind"] == "started":
+            if digest is None:
+                return {"started_at": None}
+            self.keys[index] = key
             return {"started_at": manifest.record_started_for(key, digest, message["preexisting"])}
         if message["kind"] == "committing":
-            manifest.record_committing_for(key, Path(message["output"]), message["output_sha256"])
+            self.keys[index] = key
+            manifest.record_committing_for(key, message["output"], message["output_sha256"])
             unit.committed.add(index)
             following = message.get("next")
             if following is None:
@@ -382,7 +398,8 @@ class _Driver:
         unit.asked.append(index)
         if digest is None:
             return {"prior": Prior(), "started_at": None}
-        manifest = self.manifests[Path(self.jobs[index].root)]
+        self.keys[index] = key
+        manifest = self.manifest_of[index]
         prior = manifest.lookup(key, digest)
         started_at = manifest.record_started_for(key, digest, preexisting) if prior.empty else None
         return {"prior": prior, "started_at": started_at}
@@ -407,12 +424,12 @@ class _Driver:
         if self.reports[index] is not None:
             return  # each file is reported, and recorded done, once
         if kind in ("done", "adopted") and report.passed and report.destination and report.output_sha256:
-            manifest = self.manifests[Path(job.root)]
             painted = ({"pct": report.painted_pct, **({"frame": report.video["painted_max_frame"]}
                                                       if "painted_max_frame" in report.video else {})}
                        if report.painted_pct is not None else None)
-            manifest.record_done_for(source_key(job.src), None, Path(report.destination), report.output_sha256,
-                                     report.faces, report.metadata_removed, adopted=kind == "adopted", painted=painted)
+            key = self.keys.get(index) or source_key(job.src)
+            self.manifest_of[index].record_done_for(key, None, report.destination, report.output_sha256, report.faces,
+                                                    report.metadata_removed, adopted=kind == "adopted", painted=painted)
         self.reports[index] = report
         if self.on_done:
             self.on_done(report, "done" if report.passed else "quarantined" if kind == "quarantined" else "failed")
@@ -543,19 +560,19 @@ def _worker_class(ray):
 class _Gate:
     """Where workers' questions wait for the driver: an async actor beside it.
 
-    ``ask`` (workers) parks a question until ``answer``; ``take`` (the
-    driver) collects the parked questions, waiting up to ``wait_s``.
+    ``ask`` (workers) parks a question until the driver answers it;
+    ``exchange`` (the driver, one call per round) delivers the answers of the
+    last round and collects the questions parked since, waiting up to
+    ``wait_s`` for one when there are none.
     """
 
     def __init__(self) -> None:
         self._inbox: list[tuple[int, dict]] = []
         self._waiting: dict[int, Any] = {}
         self._next = 0
-        self._arrived = None
+        self._arrived: asyncio.Event | None = None
 
-    def _event(self):
-        import asyncio
-
+    def _event(self) -> asyncio.Event:
         if self._arrived is None:
             self._arrived = asyncio.Event()
         return self._arrived
@@ -570,9 +587,19 @@ class _Gate:
         self._event().set()
         return await future
 
-    async def take(self, wait_s: float) -> list[tuple[int, dict]]:
+    async def ask_many(self, messages: list[dict]) -> list[Any]:
+        """Several questions in one call (the benchmark's ``noop-driver`` stage); each is parked as by ``ask``."""
         import asyncio
 
+        return list(await asyncio.gather(*(self.ask(message) for message in messages)))
+
+    async def exchange(self, answers: list[tuple[int, Any]], wait_s: float) -> list[tuple[int, dict]]:
+        import asyncio
+
+        for rid, value in answers:
+            future = self._waiting.pop(rid, None)
+            if future is not None and not future.done():
+                future.set_result(value)
         if not self._inbox:
             try:
                 await asyncio.wait_for(self._event().wait(), wait_s)
@@ -586,12 +613,6 @@ class _Gate:
         """CPU seconds this actor's process used (the benchmark's control-plane cost)."""
         return time.process_time()
 
-    async def answer(self, answers: list[tuple[int, Any]]) -> None:
-        for rid, value in answers:
-            future = self._waiting.pop(rid, None)
-            if future is not None and not future.done():
-                future.set_result(value)
-
 
 class GateManifest:
     """The manifest as a worker sees it: the driver's ``Manifest`` behind the gate.
@@ -603,7 +624,8 @@ class GateManifest:
 
     def __init__(self, gate, folder: Path, token: str, index: int,
                  before_file: Callable[[Path], None] | None = None, *, prefetched: dict | None = None,
-                 following: tuple[int, Path, Path, Path] | None = None, cache: dict | None = None) -> None:
+                 following: tuple[int, Path, Path, Path, str | None] | None = None,
+                 cache: dict[int, dict] | None = None) -> None:
         self.folder = Path(folder)
         self.output_tree = True  # the engine writes into --out only: crowdveil's own output folder
         self._gate, self._token, self._index = gate, token, index
@@ -644,14 +666,14 @@ class GateManifest:
                                          preexisting=self._preexisting)["started_at"]
 
     def record_committing(self, src: Path, output: Path, output_sha256: str) -> None:
-        following = None
+        following: dict[str, Any] | None = None
         if self._following is not None and self._cache is not None:
             index, next_src, next_out, next_root, next_stem = self._following
             following = {"index": index, "key": source_key(next_src), "digest": _digest_or_none(next_src),
                          "preexisting": preexisting_outputs(next_root, next_src, next_out, next_stem)}
         answer = self._ask("committing", key=source_key(src), output=str(output), output_sha256=output_sha256,
                            next=following)
-        if following is not None and answer.get("next") is not None:
+        if following is not None and self._cache is not None and answer.get("next") is not None:
             self._cache[following["index"]] = {"digest": following["digest"], "preexisting": following["preexisting"],
                                                "answer": answer["next"]}
 
@@ -698,8 +720,8 @@ class FileWorker:
         return self.failure
 
     def process(self, token: str, items: list[tuple[int, str, str, str, float, str | None]]) -> list[tuple[int, Report, str]]:
-        if self.stage == "noop":
-            return _noop(self.gate, token, items)
+        if self.stage != "pipeline":
+            return _noop(self.gate, token, items, bulk=self.stage == "noop-driver")
         rows = []
         cache: dict[int, dict] = {}
         for position, (index, src, out_dir, root, deadline_s, stem) in enumerate(items):
@@ -736,19 +758,22 @@ class FileWorker:
         return index, report, "done"
 
 
-def _noop(gate, token: str, items: list[tuple[int, str, str, str, float, str | None]]) -> list[tuple[int, Report, str]]:
+def _noop(gate, token: str, items: list[tuple[int, str, str, str, float, str | None]], *,
+          bulk: bool = False) -> list[tuple[int, Report, str]]:
     """The control plane alone: each file's questions to the driver and its records, no pixels, no file read.
 
     The questions are a real worker's (the first file's lookup, then each
     file's commit carrying the next file's lookup), but a unit's commits are
     all put in flight at once, so a few workers ask as much as many real
     ones would: what is measured is the driver's and the gates' ceiling, not
-    a round trip.
+    a round trip. ``bulk``: the unit's commits go in one gate call, so the
+    gates' cost per call (which more gates share out) drops out and the
+    driver and its manifest are what is measured.
     """
     import ray
 
     def ask_all(messages):
-        answers = ray.get([gate.ask.remote(m) for m in messages])
+        answers = ray.get(gate.ask_many.remote(messages)) if bulk else ray.get([gate.ask.remote(m) for m in messages])
         if any(a.get("refused") for a in answers):
             raise OutputError("the driver gave these files to another worker")
         return answers
