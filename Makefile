@@ -39,7 +39,8 @@ install: $(STAMP)
 	@echo "crowdveil -> $(HOME)/.local/bin/crowdveil (open a new terminal if that folder was not on PATH yet)"
 
 test: $(STAMP) system-deps
-	$(VENV)/bin/ruff check src tests training
+	$(VENV)/bin/ruff check src tests training scripts
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
