@@ -162,7 +162,7 @@ def memory_command(cases: tuple[str, ...], customs: tuple[str, ...], work_dir: P
     """Peak memory of `crowdveil PHOTO` on a 200 MP HEIC and 48 MP photos, every planted face checked."""
     if not Path(TIME).exists():
         raise click.UsageError(f"{TIME} (GNU time) is needed to measure peak memory: install it (Debian: apt install time)")
-    runs = [(name, *CASES[name]) for name in (cases or (() if customs else tuple(CASES)))]
+    runs: list[tuple[str, int, int, str, int | None]] = [(name, *CASES[name]) for name in (cases or (() if customs else tuple(CASES)))]
     runs += [(*parse_custom(value), None) for value in customs]
     with tempfile.TemporaryDirectory(prefix="crowdveil-bench-memory-") as tmp:
         work = work_dir or Path(tmp)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import DeviceUnavailable, ModelError
 
@@ -18,7 +18,7 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 _LOCK = threading.Lock()
-_settings = {"device": "auto", "threads": None}
+_settings: dict[str, Any] = {"device": "auto", "threads": None}
 # The providers the sessions made in this process actually run on (what the report says).
 _providers_used: set[str] = set()
 
@@ -88,7 +88,7 @@ def wanted_providers(device: str) -> list[str]:
 LARGE_INPUT_PIXELS = 600_000
 
 
-_malloc_trim: Callable[[int], int] | bool | None = None  # glibc's, found on first use; False: none
+_malloc_trim: list[Callable[[int], int]] | None = None  # glibc's, found on first use; empty: none
 
 
 def run_large(session, output_names, feeds: dict):
@@ -111,11 +111,11 @@ def _trim_heap() -> None:
         import ctypes.util
 
         try:
-            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+            _malloc_trim = [ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim]
         except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to give back this way
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
+            _malloc_trim = []
+    for trim in _malloc_trim:
+        trim(0)
 
 
 

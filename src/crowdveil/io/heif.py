@@ -25,8 +25,9 @@ _OPEN = {"convert_hdr_to_8bit": True, "hdr_to_16bit": True, "remove_stride": Fal
 SHARED_MODES = ("RGB", "RGBA")
 
 
-def heif_pixels(data: bytes, icc: bytes | None, notes: list[str]) -> np.ndarray:
-    """(H, W, 3|4) uint8 sRGB pixels of the primary image of the HEIF file ``data``.
+def heif_pixels(data: bytes, icc: bytes | None, notes: list[str]) -> np.ndarray | None:
+    """(H, W, 3|4) uint8 sRGB pixels of the primary image of the HEIF file ``data``;
+    ``None`` when libheif's image is not 8-bit RGB(A) (Pillow's path decodes it then).
 
     ``icc`` is the embedded profile as Pillow reports it; the notes say what
     ``image._to_srgb_array`` says for the same file.
@@ -34,8 +35,10 @@ def heif_pixels(data: bytes, icc: bytes | None, notes: list[str]) -> np.ndarray:
     import pillow_heif
 
     heif_file = pillow_heif.open_heif(io.BytesIO(data), **_OPEN)
-    decoded = np.asarray(heif_file[heif_file.primary_index])  # decodes; shares libheif's buffer
+    decoded = _shared(heif_file[heif_file.primary_index])
     del heif_file
+    if decoded is None:
+        return None
     transform = _to_srgb(icc, notes) if icc else None
     if transform is not None:
         try:
@@ -45,6 +48,23 @@ def heif_pixels(data: bytes, icc: bytes | None, notes: list[str]) -> np.ndarray:
         except (ImageCms.PyCMSError, OSError, ValueError):
             notes.append("embedded colour profile unreadable; colours used as they are")
     return _bands(decoded, None)
+
+
+def _shared(frame) -> np.ndarray | None:
+    """A read-only (H, W, C) view of a decoded pillow-heif image's buffer.
+
+    Its rows are ``stride`` bytes apart, padding included, as Pillow's opener
+    reads them; ``np.asarray(frame)`` assumes rows of whole pixels, which a
+    stride that is no multiple of 3 (e.g. 2566 px wide) breaks.
+    """
+    buffer = frame.data  # decodes; the size can change while decoding (pillow-heif's opener reads it after)
+    channels = {"RGB": 3, "RGBA": 4}.get(frame.mode)
+    width, height = frame.size
+    stride = frame.stride
+    flat = np.frombuffer(buffer, np.uint8)
+    if channels is None or height <= 0 or stride < width * channels or flat.size < stride * (height - 1) + width * channels:
+        return None
+    return np.lib.stride_tricks.as_strided(flat, (height, width, channels), (stride, channels, 1), writeable=False)
 
 
 def _bands(decoded: np.ndarray, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:

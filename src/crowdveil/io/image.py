@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
@@ -24,12 +25,12 @@ try:  # HEIC/HEIF from phones; optional at import so a broken libheif only disab
 
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - pillow-heif is a dependency
-    pillow_heif = None
+    pass
 
 try:  # JPEG XL (newer phones, web exports); registering the plugin is importing it
     import pillow_jxl  # noqa: F401
 except ImportError:  # pragma: no cover - pillow-jxl-plugin is a dependency
-    pillow_jxl = None
+    pass
 
 # Pillow's own bomb guard is process-wide and fixed; crowdveil checks the
 # declared size itself against the configured limit before decoding.
@@ -60,7 +61,7 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > max_pixels:
                 raise TooLarge(
@@ -80,9 +81,13 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
             notes: list[str] = []
             if frames > 1:
                 notes.append(f"{frames - 1} MPF secondary image(s) (previews, gain or depth maps, stereo views) dropped")
+            shared, heif_notes = None, []
             if im.format == "HEIF" and im.mode in SHARED_MODES and not _turned(im):
+                shared = heif_pixels(data, im.info.get("icc_profile"), heif_notes)
+            if shared is not None:
                 _upright(im, notes)  # no pixel is moved: only the notes
-                pixels = heif_pixels(data, im.info.get("icc_profile"), notes)
+                notes += heif_notes
+                pixels = shared
             else:
                 im.load()
                 im = _upright(im, notes)
@@ -156,7 +161,7 @@ def _to_srgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             alpha = im.getchannel("A") if has_alpha else None
             base = im.convert("L") if mode in ("L", "LA") else (im.convert("RGB") if mode == "RGBA" else im)
-            im = ImageCms.profileToProfile(base, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            im = cast(Image.Image, ImageCms.profileToProfile(base, src, ImageCms.createProfile("sRGB"), outputMode="RGB"))
             del base
             if alpha is not None:
                 im.putalpha(alpha)
@@ -191,7 +196,7 @@ def _deep_grey_to_rgb(im: Image.Image) -> np.ndarray:
     if mode.startswith("I;16"):
         top = 65535
     else:
-        lo, hi = im.getextrema()  # computed by Pillow without a copy of the pixels
+        lo, hi = cast(tuple[float, float], im.getextrema())  # computed by Pillow without a copy of the pixels
         top = 65535 if hi > 255 else 255
     out = np.empty((im.height, im.width, 3), np.uint8)
     for first, band in _bands(im):

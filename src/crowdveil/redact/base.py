@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..config import Config
@@ -9,7 +11,7 @@ from ..types import Detections
 from . import blur, fill, mosaic
 from .regions import outer_int_box, region_shape, single_region_mask
 
-_STYLES = {"fill": fill.paint_region, "mosaic": mosaic.paint_region, "blur": blur.paint_region}
+_STYLES: dict[str, Callable[..., np.ndarray]] = {"fill": fill.paint_region, "mosaic": mosaic.paint_region, "blur": blur.paint_region}
 
 
 def paint(pixels: np.ndarray, regions: Detections, config: Config, *, strength: float | None = None,

@@ -80,6 +80,6 @@ def _components(linked: np.ndarray) -> np.ndarray:
             node = stack.pop()
             for nxt in np.flatnonzero(linked[node] & (labels < 0)):
                 labels[nxt] = current
-                stack.append(nxt)
+                stack.append(int(nxt))
         current += 1
     return labels
