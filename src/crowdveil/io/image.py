@@ -81,7 +81,7 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
             notes: list[str] = []
             if frames > 1:
                 notes.append(f"{frames - 1} MPF secondary image(s) (previews, gain or depth maps, stereo views) dropped")
-            shared, heif_notes = None, []
+            shared, heif_notes = None, list[str]()
             if im.format == "HEIF" and im.mode in SHARED_MODES and not _turned(im):
                 shared = heif_pixels(data, im.info.get("icc_profile"), heif_notes)
             if shared is not None:
