@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-DEBS   := libimage-exiftool-perl ffmpeg chromium
+DEBS   := libimage-exiftool-perl ffmpeg chromium time
 
 .PHONY: run test install system-deps bench train clean
 
@@ -18,12 +18,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # exiftool and ffprobe are the independent oracles of the tests, Chromium
-# drives the studio test. Installed with apt-get when missing and root.
+# drives the studio test, GNU time runs `crowdveil bench memory` (and its test).
+# Installed with apt-get when missing and root.
 system-deps:
 	@missing=""; \
 	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
 	command -v ffprobe  >/dev/null || missing="$$missing ffmpeg"; \
 	[ -x /usr/bin/chromium ]      || missing="$$missing chromium"; \
+	[ -x /usr/bin/time ]          || missing="$$missing time"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \

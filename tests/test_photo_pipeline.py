@@ -162,9 +162,9 @@ def test_multipage_tiff_is_refused_not_reduced_to_its_first_page(tmp_path, fast_
 def test_forced_metadata_leak_fails_closed(face_jpeg, fast_detector, monkeypatch):
     import crowdveil.pipeline.photo as pipeline
 
-    real_encode = pipeline.encode_image
+    real_encode = pipeline.encode_clean
     # Simulate an encoder bug that lets a Motion-Photo-style trailer through.
-    monkeypatch.setattr(pipeline, "encode_image", lambda *a, **k: real_encode(*a, **k) + b"\x00\x00\x00\x18ftypmp42")
+    monkeypatch.setattr(pipeline, "encode_clean", lambda *a, **k: real_encode(*a, **k) + b"\x00\x00\x00\x18ftypmp42")
     src, _ = face_jpeg
     before = sha256(src)
     with pytest.raises(crowdveil.VerificationFailed, match="no metadata") as info:

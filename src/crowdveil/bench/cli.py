@@ -3,6 +3,7 @@
 import click
 
 from .cluster import cluster_command
+from .memory import memory_command
 from .photos import photos_command
 from .recognition import recognition_command
 from .video import video_command
@@ -17,4 +18,5 @@ bench.add_command(photos_command)
 bench.add_command(video_command)
 bench.add_command(cluster_command)
 bench.add_command(recognition_command)
+bench.add_command(memory_command)
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import make_session, session_key
+from .onnx_session import LARGE_INPUT_PIXELS, make_session, run_large, session_key
 
 _STRIDE = 4
 _MULTIPLE = 32  # the network downsamples 32×: inputs are padded to a multiple
@@ -37,11 +37,13 @@ def _dynamic_input(model):
 _SESSIONS: dict[tuple, Any] = {}  # session_key(...) → onnxruntime.InferenceSession
 
 
-def _session():
-    # One session per process: loading and rewriting the graph costs ~0.3 s.
-    key = session_key("centerface")
+def _session(large: bool = False):
+    # One session per process (and one more for large inputs, built on first use): loading
+    # and rewriting the graph costs ~0.3 s.
+    key = (*session_key("centerface"), large)
     if key not in _SESSIONS:
-        _SESSIONS[key] = make_session(weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input)
+        _SESSIONS[key] = make_session(weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input,
+                                      arena=not large)
     return _SESSIONS[key]
 
 
@@ -76,7 +78,13 @@ class CenterFace(Detector):
         # Pad (not stretch) to a multiple of 32 so the box scale stays exact.
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :ih, :iw] = (rgb[:, ::-1] if self.mirror else rgb).transpose(2, 0, 1)
-        heat, size, offset, _landmarks = self._sess.run(["537", "538", "539", "540"], {"input.1": blob})
+        names, feeds = ["537", "538", "539", "540"], {"input.1": blob}
+        del blob
+        if ph * pw > LARGE_INPUT_PIXELS:
+            heat, size, offset, _landmarks = run_large(_session(large=True), names, feeds)
+        else:
+            heat, size, offset, _landmarks = self._sess.run(names, feeds)
+        del feeds
         dets = self._decode(heat[0, 0], size[0], offset[0], iw, ih)
         if self.mirror and len(dets):
             dets = dets.replace(xyxy=unmirrored(dets.xyxy, iw))

@@ -22,7 +22,7 @@ import numpy as np
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import make_session, session_key
+from .onnx_session import LARGE_INPUT_PIXELS, make_session, run_large, session_key
 
 _STRIDES = (8, 16, 32)
 _MULTIPLE = 32  # inputs are padded (right, bottom) to a multiple of the largest stride
@@ -42,12 +42,13 @@ def _dynamic_input(model):
     return update_inputs_outputs_dims(model, {"input": [1, 3, "H", "W"]}, outputs)
 
 
-def _session():
-    # One session per process, shared by every thread (onnxruntime's run() is thread-safe).
+def _session(large: bool = False):
+    # One session per process (and one more for large inputs, built on first use), shared by
+    # every thread (onnxruntime's run() is thread-safe).
     with _LOCK:
-        key = session_key("yunet")
+        key = (*session_key("yunet"), large)
         if key not in _SESSIONS:
-            _SESSIONS[key] = make_session(weights.load_verified(weights.YUNET), rewrite=_dynamic_input)
+            _SESSIONS[key] = make_session(weights.load_verified(weights.YUNET), rewrite=_dynamic_input, arena=not large)
         return _SESSIONS[key]
 
 
@@ -87,7 +88,14 @@ class YuNet(Detector):
         # The network reads raw BGR values; the mirror image costs nothing more at its size.
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :ih, :iw] = (img[:, ::-1, ::-1] if self.mirror else img[:, :, ::-1]).transpose(2, 0, 1)
-        outputs = dict(zip((o.name for o in self._sess.get_outputs()), self._sess.run(None, {"input": blob})))
+        if ph * pw > LARGE_INPUT_PIXELS:
+            sess = _session(large=True)
+            raw = run_large(sess, None, {"input": blob})
+        else:
+            sess = self._sess
+            raw = sess.run(None, {"input": blob})
+        del blob
+        outputs = dict(zip((o.name for o in sess.get_outputs()), raw))
         boxes, scores, landmarks = self._decode(outputs, pw, ph)
         if not len(scores):
             return Detections.empty()

@@ -24,7 +24,7 @@ import io
 import warnings
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, cast
 
 import numpy as np
 from PIL import Image
@@ -155,7 +155,7 @@ class AnimationSource:
     def _flattened(self, frame: Image.Image) -> np.ndarray:
         if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
             rgba = frame.convert("RGBA")
-            if rgba.getextrema()[3][0] < 255:
+            if cast(tuple[tuple[int, int], ...], rgba.getextrema())[3][0] < 255:
                 if not self.notes:
                     self.notes.append("transparent pixels flattened onto white")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

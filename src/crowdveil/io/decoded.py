@@ -7,12 +7,13 @@ Shared by the decoders of ``io/`` (Pillow's in ``image.py``, LibRaw's in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from ..errors import TooLarge
 
-__all__ = ["DecodedImage", "BAND_PIXELS", "decode_peak_bytes", "memory_budget", "check_decode_memory"]
+__all__ = ["DecodedImage", "PixelSource", "BAND_PIXELS", "decode_peak_bytes", "memory_budget", "check_decode_memory"]
 
 # Greyscale modes deeper than 8 bits (16-bit PNG/TIFF, 32-bit integer and float TIFF).
 _DEEP_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -39,6 +40,33 @@ class DecodedImage:
     @property
     def has_alpha(self) -> bool:
         return self.pixels.shape[2] == 4
+
+
+class PixelSource:
+    """A photo's pixels for the redaction rounds, held by nobody else.
+
+    The decoded array is handed over by the first ``take`` (painted in place,
+    then let go before the output is re-read: a 200 MP photo is never held
+    twice); a repair round's ``take`` decodes the original again from its
+    bytes. Built from an array alone (the benchmark's), ``take`` returns that
+    same array every time and ``owned`` is False: the caller paints a copy.
+    """
+
+    def __init__(self, pixels: np.ndarray, decode_again: Callable[[], np.ndarray] | None = None) -> None:
+        self._pixels: np.ndarray | None = pixels
+        self._decode_again = decode_again
+        self.shape: tuple[int, ...] = pixels.shape
+
+    @property
+    def owned(self) -> bool:
+        return self._decode_again is not None
+
+    def take(self) -> np.ndarray:
+        if self._decode_again is None:
+            assert self._pixels is not None
+            return self._pixels
+        pixels, self._pixels = self._pixels, None
+        return pixels if pixels is not None else self._decode_again()
 
 
 # -- memory budget --------------------------------------------------------------------------------

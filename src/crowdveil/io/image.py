@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from ..errors import CorruptInput, TooLarge, UnsupportedFormat
+from .formats import OUTPUTS
+from .heif import SHARED_MODES, heif_pixels
 from .decoded import (  # noqa: F401 - the memory budget is part of this module's interface
     _DEEP_GREY, BAND_PIXELS, DecodedImage, check_decode_memory, decode_peak_bytes, memory_budget,
 )
@@ -23,18 +26,18 @@ try:  # HEIC/HEIF from phones; optional at import so a broken libheif only disab
 
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - pillow-heif is a dependency
-    pillow_heif = None
+    pass
 
 try:  # JPEG XL (newer phones, web exports); registering the plugin is importing it
     import pillow_jxl  # noqa: F401
 except ImportError:  # pragma: no cover - pillow-jxl-plugin is a dependency
-    pillow_jxl = None
+    pass
 
 # Pillow's own bomb guard is process-wide and fixed; crowdveil checks the
 # declared size itself against the configured limit before decoding.
 Image.MAX_IMAGE_PIXELS = None
 
-OUTPUT_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+OUTPUT_FORMATS = {fmt: OUTPUTS[fmt] for fmt in ("jpeg", "png", "webp")}
 _LOSSLESS_INPUTS = {"png", "bmp", "gif", "tiff", "pnm"}
 
 
@@ -59,7 +62,7 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > max_pixels:
                 raise TooLarge(
@@ -79,9 +82,17 @@ def decode_image(data: bytes, fmt: str, *, max_pixels: int, name: str = "") -> D
             notes: list[str] = []
             if frames > 1:
                 notes.append(f"{frames - 1} MPF secondary image(s) (previews, gain or depth maps, stereo views) dropped")
-            im.load()
-            im = _upright(im, notes)
-            pixels = _to_srgb_array(im, notes)
+            shared, heif_notes = None, list[str]()
+            if im.format == "HEIF" and im.mode in SHARED_MODES and not _turned(im):
+                shared = heif_pixels(data, im.info.get("icc_profile"), heif_notes)
+            if shared is not None:
+                _upright(im, notes)  # no pixel is moved: only the notes
+                notes += heif_notes
+                pixels = shared
+            else:
+                im.load()
+                im = _upright(im, notes)
+                pixels = _to_srgb_array(im, notes)
     except (TooLarge, UnsupportedFormat, CorruptInput):
         raise
     except Image.DecompressionBombError as exc:  # pragma: no cover - limit disabled above
@@ -112,6 +123,18 @@ def _check_declared_size(width: int, height: int, *, max_pixels: int, label: str
     check_decode_memory("RGBA", width, height, max_pixels=max_pixels, label=label)
 
 
+# The EXIF orientations that move pixels (ImageOps.exif_transpose's table).
+_TRANSPOSING = (2, 3, 4, 5, 6, 7, 8)
+
+
+def _turned(im: Image.Image) -> bool:
+    """Whether ``_upright`` would move pixels (or say the EXIF is unreadable) for ``im``."""
+    try:
+        return im.getexif().get(0x0112, 1) in _TRANSPOSING
+    except Exception:  # malformed EXIF: Pillow raises assorted errors
+        return True
+
+
 def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
     """Apply the EXIF orientation to the pixels; damaged EXIF leaves them as stored
     (the redaction is drawn on the same pixels either way)."""
@@ -119,6 +142,8 @@ def _upright(im: Image.Image, notes: list[str]) -> Image.Image:
         orientation = im.getexif().get(0x0112, 1)
         if orientation not in (None, 1):
             notes.append(f"EXIF orientation {orientation} applied to the pixels")
+        if orientation not in _TRANSPOSING:
+            return im  # exif_transpose would return a copy of the same pixels (4 bytes a pixel)
         return ImageOps.exif_transpose(im) or im
     except Exception:  # malformed EXIF: Pillow raises assorted errors
         notes.append("EXIF unreadable; pixels kept in stored orientation")
@@ -137,7 +162,7 @@ def _to_srgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             alpha = im.getchannel("A") if has_alpha else None
             base = im.convert("L") if mode in ("L", "LA") else (im.convert("RGB") if mode == "RGBA" else im)
-            im = ImageCms.profileToProfile(base, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            im = cast(Image.Image, ImageCms.profileToProfile(base, src, ImageCms.createProfile("sRGB"), outputMode="RGB"))
             del base
             if alpha is not None:
                 im.putalpha(alpha)
@@ -172,7 +197,7 @@ def _deep_grey_to_rgb(im: Image.Image) -> np.ndarray:
     if mode.startswith("I;16"):
         top = 65535
     else:
-        lo, hi = im.getextrema()  # computed by Pillow without a copy of the pixels
+        lo, hi = cast(tuple[float, float], im.getextrema())  # computed by Pillow without a copy of the pixels
         top = 65535 if hi > 255 else 255
     out = np.empty((im.height, im.width, 3), np.uint8)
     for first, band in _bands(im):
@@ -206,8 +231,17 @@ def format_for_suffix(suffix: str) -> str | None:
 def encode_image(pixels: np.ndarray, fmt: str, *, jpeg_quality: int = 92) -> bytes:
     """Encode ``pixels`` with no metadata at all: a fresh Pillow image has an
     empty ``info``, and nothing (EXIF, ICC, XMP, text) is passed to ``save``."""
-    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
-    im = Image.fromarray(np.ascontiguousarray(pixels), mode)
+    return encode_clean(clean_image(pixels), fmt, jpeg_quality=jpeg_quality)
+
+
+def clean_image(pixels: np.ndarray) -> Image.Image:
+    """A fresh Pillow image (empty ``info``) of ``pixels``: Pillow's own copy, so the array may go."""
+    return Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[2] == 4 else "RGB")
+
+
+def encode_clean(im: Image.Image, fmt: str, *, jpeg_quality: int = 92) -> bytes:
+    """Encode ``im`` from ``clean_image`` with nothing (EXIF, ICC, XMP, text) passed to ``save``."""
+    mode = im.mode
     buf = io.BytesIO()
     if fmt == "jpeg":
         if mode == "RGBA":

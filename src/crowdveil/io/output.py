@@ -10,6 +10,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..errors import UnsafeOutputPath, WriteFailed
 
@@ -45,7 +46,7 @@ class PendingOutput:
         self.dst = Path(dst)
         self.path: Path | None = None
         self._committed = False
-        self._previous_handlers: dict[int, object] = {}
+        self._previous_handlers: dict[int, Any] = {}
 
     def __enter__(self) -> "PendingOutput":
         self._interrupt_on_signals()
@@ -143,5 +144,5 @@ def _write_error(dst: Path, exc: OSError) -> WriteFailed:
         errno.EACCES: "permission denied",
         errno.EPERM: "operation not permitted",
     }
-    reason = reasons.get(exc.errno, exc.strerror or str(exc))
+    reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
     return WriteFailed(f"cannot write {dst}: {reason}; nothing was written")

@@ -30,7 +30,7 @@ import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import cv2
 import numpy as np
@@ -192,7 +192,8 @@ def to_i420_frame(rgb: np.ndarray):
     """
     import av
 
-    return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    yuv = np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), np.uint8)  # uint8 already: no copy
+    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -314,13 +315,14 @@ class VideoSource:
         early_audio: list = []
         try:
             for packet in self._container.demux(streams):
-                for frame in packet.decode():
+                for decoded in packet.decode():
                     if packet.stream is not self._video:
                         if index == 0:
-                            early_audio.append(frame)
+                            early_audio.append(decoded)
                         else:
-                            yield _rebase(frame, origin_s)
+                            yield _rebase(decoded, origin_s)
                         continue
+                    frame = cast("av.VideoFrame", decoded)  # a packet of the video stream decodes to video frames
                     self._check_size(frame.width, frame.height)  # a stream may declare one size and hold another
                     if orientation is None:
                         orientation = orientation_from_matrix(_display_matrix(frame))
@@ -566,7 +568,7 @@ class GopSplicer:
                 av.open(str(path), "w", format="mp4", container_options=dict(MP4_OPTIONS)) as out:
             vin = inp.streams.video[0]
             vout = out.add_stream_from_template(vin)
-            streams = {vin.index: vout}
+            streams: dict[int, Any] = {vin.index: vout}
             for s in inp.streams.audio:
                 streams[s.index] = out.add_stream_from_template(s)
             length_size, parameter_sets = _avcc(bytes(vin.codec_context.extradata or b""))

@@ -21,7 +21,8 @@ from ..detect.base import Detector
 from ..detect.cover import with_covers
 from ..detect.registry import build_detector, build_verifier
 from ..errors import DetectionFailed
-from ..io.image import decode_image, encode_image, format_for_suffix, output_format
+from ..io.decoded import PixelSource
+from ..io.image import clean_image, decode_image, encode_clean, format_for_suffix, output_format
 from ..io.output import PendingOutput, check_destination
 from ..redact import paint, redaction_regions, region_mask
 from ..types import Detections, Report
@@ -76,6 +77,12 @@ def anonymize_photo(
     t = time.perf_counter()
     faces = detect(detector, decoded.pixels) if regions is None else regions
     report.timings_ms["detect"] = ms_since(t)
+    shape = decoded.pixels.shape[:2]
+    # From here the source holds the only reference to the pixels: painted in place and freed
+    # before the output is re-read; a repair round decodes the original again.
+    pixels = PixelSource(decoded.pixels, lambda: decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6),
+                                                              name=src.name).pixels)
+    del decoded
 
     with PendingOutput(dst) as pending:
 
@@ -83,9 +90,9 @@ def anonymize_photo(
             pending.write(encoded)
             return pending.read()  # verify what is on disk, not what we meant to write
 
-        result = redact_verified(decoded.pixels, faces, config, out_fmt, verifier, keep_visible=keep_visible,
+        result = redact_verified(pixels, faces, config, out_fmt, verifier, keep_visible=keep_visible,
                                  store=store, name=dst.name)
-        _write_report(report, result, config, getattr(verifier, "name", "the verifier"), decoded.pixels.shape[:2])
+        _write_report(report, result, config, getattr(verifier, "name", "the verifier"), shape)
         fail_or_commit(report, pending, src, dst, overwrite=config.overwrite, on_commit=on_commit)
     report.timings_ms["total"] = ms_since(started)
     return report
@@ -137,7 +144,7 @@ def _identity(encoded: bytes) -> bytes:
 
 
 def redact_verified(
-    pixels: np.ndarray,
+    pixels: np.ndarray | PixelSource,
     faces: Detections,
     config: Config,
     out_fmt: str,
@@ -154,20 +161,29 @@ def redact_verified(
     still found after that is returned in ``leftover`` (the caller fails the
     file). ``store`` writes the bytes and returns them as read back; the
     benchmark passes the identity to get the same regions without a file.
+    ``pixels`` is painted on a copy; a ``PixelSource`` that owns its pixels
+    is painted in place, each copy let go as soon as the next one exists.
     """
-    height, width = pixels.shape[:2]
+    source = pixels if isinstance(pixels, PixelSource) else PixelSource(pixels)
+    height, width = source.shape[:2]
     timings = {"redact+encode": 0.0, "verify": 0.0}
     repaired: list[int] = []
     for round_ in range(PHOTO_REPAIR_ROUNDS + 1):
         t = time.perf_counter()
         painted_regions = redaction_regions(faces, config.padding, width, height, bodies="bodies" in config.cover)
-        painted = paint(pixels, painted_regions, config)
-        written = store(encode_image(painted, out_fmt, jpeg_quality=config.jpeg_quality))
+        # The painted array lives until Pillow holds its own copy for the encoder, no longer.
+        image = clean_image(paint(source.take(), painted_regions, config, in_place=source.owned))
+        written = store(encode_clean(image, out_fmt, jpeg_quality=config.jpeg_quality))
+        del image
         timings["redact+encode"] += ms_since(t)
         t = time.perf_counter()
         reread = decode_image(written, out_fmt, max_pixels=width * height, name=name)
+        reread_shape = reread.pixels.shape[:2]
         mask = region_mask(height, width, painted_regions, config.shape)
         leftover = residual_faces(verifier, reread.pixels, mask, keep_visible)
+        del reread
+        painted_share = float(mask.mean()) if mask.size else 0.0
+        del mask
         timings["verify"] += ms_since(t)
         if not len(leftover) or round_ == PHOTO_REPAIR_ROUNDS:
             break
@@ -180,8 +196,8 @@ def redact_verified(
         leftover = leftover.replace(xyxy=(leftover.xyxy + grow).astype(np.float32),
                                     kind=np.where(is_text, "text", "face").astype(object))
         faces = Detections.merge([faces, leftover])
-    return Redaction(faces, painted_regions, written, reread.pixels.shape[:2], leftover, repaired, timings,
-                     painted_share=float(mask.mean()) if mask.size else 0.0)
+    return Redaction(faces, painted_regions, written, reread_shape, leftover, repaired, timings,
+                     painted_share=painted_share)
 
 
 def detect(detector: Detector, pixels: np.ndarray) -> Detections:

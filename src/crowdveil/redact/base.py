@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..config import Config
@@ -9,11 +11,13 @@ from ..types import Detections
 from . import blur, fill, mosaic
 from .regions import outer_int_box, region_shape, single_region_mask
 
-_STYLES = {"fill": fill.paint_region, "mosaic": mosaic.paint_region, "blur": blur.paint_region}
+_STYLES: dict[str, Callable[..., np.ndarray]] = {"fill": fill.paint_region, "mosaic": mosaic.paint_region, "blur": blur.paint_region}
 
 
-def paint(pixels: np.ndarray, regions: Detections, config: Config, *, strength: float | None = None) -> np.ndarray:
-    """Return a copy of ``pixels`` (H, W, 3|4 uint8) with every region redacted.
+def paint(pixels: np.ndarray, regions: Detections, config: Config, *, strength: float | None = None,
+          in_place: bool = False) -> np.ndarray:
+    """Return a copy of ``pixels`` (H, W, 3|4 uint8) with every region redacted
+    (``in_place``: ``pixels`` itself, painted, when it is writable; a 200 MP photo's copy is 600 MB).
 
     With an alpha channel, redacted pixels become opaque: a transparent pixel
     still carries its RGB values, and an editor shows them again.
@@ -22,7 +26,7 @@ def paint(pixels: np.ndarray, regions: Detections, config: Config, *, strength: 
     region; ``None`` is the style's calibrated default. Only the recognition
     benchmark passes it, to draw the curve of match rate against strength.
     """
-    out = pixels.copy()
+    out = pixels if in_place and pixels.flags.writeable else pixels.copy()
     h, w = out.shape[:2]
     if config.style == "fill" and config.shape == "box":
         # The common case, as plain slices: a video frame of a crowd carries dozens of regions.
