@@ -175,3 +175,18 @@ def test_cli_refuses_a_video_of_large_frames_in_one_line(big_frame_video, tmp_pa
     assert len(set(lines)) == 1 and "limit of 10" in lines[0] and lines[0].startswith("FAILED"), result.output
     assert "--max-megapixels" in result.output
     assert not out.exists() or (no_temp_files(out) and not any(p.suffix in (".mp4", ".mkv") for p in out.rglob("*")))
+
+
+def test_only_a_large_photo_runs_its_networks_without_the_arena():
+    from crowdveil.detect.onnx_session import LARGE_INPUT_PIXELS, LARGE_PHOTO_PIXELS, large_photo, without_arena
+
+    big_input = LARGE_INPUT_PIXELS + 1
+    assert not without_arena(big_input), "video frames and ordinary photos keep the arena's speed"
+    with large_photo(LARGE_PHOTO_PIXELS // 2):
+        assert not without_arena(big_input)
+    with large_photo(LARGE_PHOTO_PIXELS + 1):
+        assert without_arena(big_input) and not without_arena(LARGE_INPUT_PIXELS)
+        with large_photo(1000):  # a small photo beside it, in another thread say: still without
+            assert without_arena(big_input)
+        assert without_arena(big_input)
+    assert not without_arena(big_input)

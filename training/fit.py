@@ -87,7 +87,7 @@ def build_model(n_features: int, mean: np.ndarray, std: np.ndarray):
                 return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
             self.crop = nn.Sequential(block(3, 24), nn.MaxPool2d(2), block(24, 48), nn.MaxPool2d(2), block(48, 64),
-                                      nn.MaxPool2d(2), block(64, 96), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                                      nn.MaxPool2d(2), block(64, 96), block(96, 96), nn.AdaptiveAvgPool2d(1), nn.Flatten())
             self.features = nn.Sequential(nn.Linear(n_features, 32), nn.ReLU())
             self.head = nn.Sequential(nn.Linear(96 + 32, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 1))
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
@@ -118,7 +118,7 @@ def _with_probabilities(model):
     return Exported(model)
 
 
-def fit(samples: Samples, *, epochs: int = 10, seed: int = 0, log=print):
+def fit(samples: Samples, *, epochs: int = 6, seed: int = 0, log=print):
     """Train on ``samples`` (ignored labels weigh nothing); returns the model and the held-out images' scores."""
     import torch
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--background-cache", type=Path, default=Path("build/background"),
                         help="cache of the candidates in each image's people-free cut")
     parser.add_argument("--out", type=Path, default=Path("src/crowdveil/detect/models/candidate_classifier.onnx"))
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from .candidates import extract, extract_background

@@ -15,7 +15,7 @@ import numpy as np
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import LARGE_INPUT_PIXELS, make_session, run_large, session_key
+from .onnx_session import make_session, run_large, session_key, without_arena
 
 _STRIDE = 4
 _MULTIPLE = 32  # the network downsamples 32×: inputs are padded to a multiple
@@ -80,7 +80,7 @@ class CenterFace(Detector):
         blob[0, :, :ih, :iw] = (rgb[:, ::-1] if self.mirror else rgb).transpose(2, 0, 1)
         names, feeds = ["537", "538", "539", "540"], {"input.1": blob}
         del blob
-        if ph * pw > LARGE_INPUT_PIXELS:
+        if without_arena(ph * pw):
             heat, size, offset, _landmarks = run_large(_session(large=True), names, feeds)
         else:
             heat, size, offset, _landmarks = self._sess.run(names, feeds)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import DeviceUnavailable, ModelError
 
@@ -89,12 +90,41 @@ def wanted_providers(device: str) -> list[str]:
     return [p for p in (CUDA, CPU) if p in available_providers()]
 
 
-# Network inputs of more pixels than this run in a session without onnxruntime's memory arena
-# (``run_large``): the arena keeps what its largest run took, per session, for the life of
-# the process: a 48 MP photo's passes left ~0.6 GB held through the rest of it. Without the
-# arena each such run gives its memory back. Video frames (detected at 960 px on the long
-# side, ~0.5 MP) keep the arena's speed. The kernels, and so the results, are the same.
+# While a large photo is processed (``large_photo``), network inputs of more pixels than this
+# run in a session without onnxruntime's memory arena (``run_large``): the arena keeps what its
+# largest run took, per session, for the life of the process: a 48 MP photo's passes left
+# ~0.6 GB held through the rest of it (1.9 GiB peak with the arena, 0.87 without). Other
+# photos and video frames keep the arena: without it a 0.7 MP WIDER photo's detection ran at
+# 0.94 images/s instead of 1.58. The kernels, and so the results, are the same.
 LARGE_INPUT_PIXELS = 600_000
+LARGE_PHOTO_PIXELS = 24_000_000  # above a 12-20 MP phone photo, below a 48 MP one
+_large_photos = 0  # photos of more than LARGE_PHOTO_PIXELS being processed now, in any thread
+
+
+@contextmanager
+def large_photo(pixels: int) -> Iterator[None]:
+    """Within it, when ``pixels`` > ``LARGE_PHOTO_PIXELS``, big network inputs run without the arena.
+
+    A count, not a flag: with several photos at once (the studio, a batch), a
+    small one beside a large one only runs slower, and the large one is never
+    run with the arena.
+    """
+    global _large_photos
+    large = pixels > LARGE_PHOTO_PIXELS
+    if large:
+        with _LOCK:
+            _large_photos += 1
+    try:
+        yield
+    finally:
+        if large:
+            with _LOCK:
+                _large_photos -= 1
+
+
+def without_arena(input_pixels: int) -> bool:
+    """Whether a network input of ``input_pixels`` runs in the arena-less session (``run_large``)."""
+    return _large_photos > 0 and input_pixels > LARGE_INPUT_PIXELS
 
 
 _malloc_trim: list[Callable[[int], int]] | None = None  # glibc's, found on first use; empty: none

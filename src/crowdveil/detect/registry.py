@@ -66,7 +66,7 @@ VIDEO_SIZE_LADDER = {48: 0.35, 96: 0.5}
 
 # Photo presets: the score that decides what is painted: the second-stage classifier's
 # probability for ``default``, YuNet's score for ``fast``; ``Config.threshold`` overrides it.
-PHOTO_THRESHOLDS = {"default": 0.02, "fast": 0.3}
+PHOTO_THRESHOLDS = {"default": 0.03, "fast": 0.3}
 VERIFY_YUNET_THRESHOLD = 0.5
 # The whole-image pass runs at most at this long side; bigger photos also get
 # tiles at the scale that keeps the network input near this many megapixels.

@@ -28,7 +28,9 @@ import numpy as np
 from ..types import Detections, box_iou
 from .base import Detector
 
-CROP_PX = 24  # the classifier's input side: a 10-px face's crop (20 px) is read at its own size
+# The classifier's input side: a 16-px candidate's crop (32 px) is read at its own size. From 24 px,
+# the network read the 16-31 px candidates (most of what is painted in crowds) a little shrunk.
+CROP_PX = 32
 CONTEXT = 2.0  # crop side = CONTEXT × the box's longer side, centred on it
 AGREE_IOU = 0.4  # a view "agrees" with a candidate where one of its boxes overlaps it this much
 CONFIDENT_VIEWS = 2  # candidates seen by this many views set the scale of the faces around them
@@ -252,9 +254,9 @@ MAX_ENCLOSE_GROWTH = 0.5
 # face that big is proposed by several views, so one doubtful box less rarely exposes it.
 # Under 16 px the classifier sees least and is least sure of real faces: half the threshold.
 # Chosen on the benchmark's crowds and people-free photos (the classifier itself never saw
-# them), from the curve in the README: at 0.02 this ladder leaves 1.0 % of faces ≥ 16 px
-# exposed (1.3 % of those ≥ 32 px) for 11.6 % collateral, where a flat 0.02 leaves 0.9 % (1.2 %)
-# for 16.9 %.
+# them), from the curve in the README: at 0.03 this ladder leaves 0.9 % of faces ≥ 16 px
+# exposed (1.3 % of those ≥ 32 px) for 11.2 % collateral, where a flat 0.03 leaves 0.9 % (1.1 %)
+# for 16.7 % (and paints 10.4 % of a people-free photo, against 2.7 %).
 SIZE_LADDER = {0: 0.5, 16: 1.0, 32: 2.5, 128: 10.0}
 # Recall first where the classifier sees least: a small candidate that the enlarged YuNet view
 # scores this high is painted whatever the classifier says ({max height px: score}; the gates

@@ -22,7 +22,7 @@ import numpy as np
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import LARGE_INPUT_PIXELS, make_session, run_large, session_key
+from .onnx_session import make_session, run_large, session_key, without_arena
 
 _STRIDES = (8, 16, 32)
 _MULTIPLE = 32  # inputs are padded (right, bottom) to a multiple of the largest stride
@@ -88,7 +88,7 @@ class YuNet(Detector):
         # The network reads raw BGR values; the mirror image costs nothing more at its size.
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :ih, :iw] = (img[:, ::-1, ::-1] if self.mirror else img[:, :, ::-1]).transpose(2, 0, 1)
-        if ph * pw > LARGE_INPUT_PIXELS:
+        if without_arena(ph * pw):
             sess = _session(large=True)
             raw = run_large(sess, None, {"input": blob})
         else:

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import Config
 from ..detect.base import Detector
 from ..detect.cover import with_covers
+from ..detect.onnx_session import large_photo
 from ..detect.registry import build_detector, build_verifier
 from ..errors import DetectionFailed
 from ..io.decoded import PixelSource
@@ -74,26 +75,29 @@ def anonymize_photo(
     detector = with_covers(detector or build_detector(config.preset, config.threshold), config)
     verifier = with_covers(verifier or build_verifier(config.preset, config.threshold), config, "verifier")
     report.models = {**detector.models, **verifier.models}
-    t = time.perf_counter()
-    faces = detect(detector, decoded.pixels) if regions is None else regions
-    report.timings_ms["detect"] = ms_since(t)
-    shape = decoded.pixels.shape[:2]
-    # From here the source holds the only reference to the pixels: painted in place and freed
-    # before the output is re-read; a repair round decodes the original again.
-    pixels = PixelSource(decoded.pixels, lambda: decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6),
-                                                              name=src.name).pixels)
-    del decoded
+    # A large photo's networks run without onnxruntime's arena, which would hold their biggest
+    # run's memory through the encode and the re-read (``onnx_session.large_photo``).
+    with large_photo(decoded.width * decoded.height):
+        t = time.perf_counter()
+        faces = detect(detector, decoded.pixels) if regions is None else regions
+        report.timings_ms["detect"] = ms_since(t)
+        shape = decoded.pixels.shape[:2]
+        # From here the source holds the only reference to the pixels: painted in place and freed
+        # before the output is re-read; a repair round decodes the original again.
+        pixels = PixelSource(decoded.pixels, lambda: decode_image(data, fmt, max_pixels=int(config.max_megapixels * 1e6),
+                                                                  name=src.name).pixels)
+        del decoded
 
-    with PendingOutput(dst) as pending:
+        with PendingOutput(dst) as pending:
 
-        def store(encoded: bytes) -> bytes:
-            pending.write(encoded)
-            return pending.read()  # verify what is on disk, not what we meant to write
+            def store(encoded: bytes) -> bytes:
+                pending.write(encoded)
+                return pending.read()  # verify what is on disk, not what we meant to write
 
-        result = redact_verified(pixels, faces, config, out_fmt, verifier, keep_visible=keep_visible,
-                                 store=store, name=dst.name)
-        _write_report(report, result, config, getattr(verifier, "name", "the verifier"), shape)
-        fail_or_commit(report, pending, src, dst, overwrite=config.overwrite, on_commit=on_commit)
+            result = redact_verified(pixels, faces, config, out_fmt, verifier, keep_visible=keep_visible,
+                                     store=store, name=dst.name)
+            _write_report(report, result, config, getattr(verifier, "name", "the verifier"), shape)
+            fail_or_commit(report, pending, src, dst, overwrite=config.overwrite, on_commit=on_commit)
     report.timings_ms["total"] = ms_since(started)
     return report
 
