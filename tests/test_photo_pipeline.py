@@ -255,3 +255,79 @@ def test_report_lists_kinds_never_values(face_jpeg, fast_detector):
         assert value not in text
     assert report.models and all(len(v) == 64 for v in report.models.values())
     assert report.version == crowdveil.__version__ and report.timings_ms["total"] > 0
+
+
+class _Judging(Detector):
+    """Paints nothing and says it turned down ``rejected``, as the second stage does."""
+
+    name = "judging"
+
+    def __init__(self, rejected: Detections) -> None:
+        self.rejected = rejected
+
+    def detect(self, rgb):
+        return self.judge(rgb).faces
+
+    def judge(self, rgb):
+        from crowdveil.detect.base import Judgement
+
+        return Judgement(Detections.empty(), self.rejected)
+
+
+class _Finding(Detector):
+    name = "finding"
+
+    def __init__(self, box, score) -> None:
+        self.box, self.score = box, score
+
+    def detect(self, rgb):
+        return Detections.from_boxes([self.box], score=[self.score], source=self.name)
+
+
+@pytest.mark.parametrize("score, view, repainted", [
+    (0.6, "yunet-mirrored", False),  # repeats a candidate the classifier turned down: its judgement stands
+    (0.85, "yunet-mirrored", True),  # as sure as that network is of faces: repainted whatever the classifier said
+    (0.6, "centerface", True),  # another network's candidate: the verifier's find is new evidence
+])
+def test_a_verifier_find_that_only_repeats_a_rejected_candidate_is_not_repainted(tmp_path, score, view, repainted):
+    from crowdveil.detect.registry import VERIFIER_VIEW, VERIFY_SURE_SCORE
+
+    assert VERIFIER_VIEW == "yunet-mirrored" and VERIFY_SURE_SCORE == 0.8
+    pixels = np.zeros((200, 300, 3), np.uint8)
+    pixels[..., 1] = np.linspace(60, 220, 300, dtype=np.uint8)  # green, nowhere near the fill colour
+    src = tmp_path / "in.png"
+    Image.fromarray(pixels).save(src)
+    rejected = Detections.from_boxes([[100, 50, 160, 120]], score=[0.55], source=view)
+    report = anonymize(src, None, Config(), detector=_Judging(rejected), verifier=_Finding([102, 52, 158, 118], score))
+    out = np.asarray(Image.open(report.destination))
+    assert report.passed
+    assert (filled_share(out, [102, 52, 158, 118]) > 0.97) == repainted
+    assert any("verification found 1" in n for n in report.notes) == repainted
+    assert any("re-found 1 candidate(s) the classifier had turned down" in n for n in report.notes) != repainted
+
+
+def test_a_verifier_find_over_what_painting_changed_is_repainted_even_beside_a_rejected_candidate(tmp_path):
+    from crowdveil.verify.checks import repeats_rejected
+
+    rejected = Detections.from_boxes([[100, 50, 160, 120]], score=[0.55], source="yunet-mirrored")
+    found = Detections.from_boxes([[100, 50, 160, 120], [130, 50, 190, 120], [100, 50, 160, 120]],
+                                  score=[0.6, 0.6, 0.6], kind=["face", "face", "text"])
+    # the same box repeats it; one half off it does not (IoU 1/3); text is never a face candidate's twin
+    assert repeats_rejected(found, rejected, below=0.8).tolist() == [True, False, False]
+    assert repeats_rejected(found, Detections.empty(), below=0.8).tolist() == [False, False, False]
+
+
+def test_reviewed_regions_carry_the_rejected_candidates_they_came_from(tmp_path):
+    # The studio exports the regions a person reviewed; the candidates the detector turned down on
+    # opening travel with them, so the export's verifier weighs its finds as the CLI's does.
+    pixels = np.zeros((200, 300, 3), np.uint8)
+    pixels[..., 2] = 180
+    src = tmp_path / "in.png"
+    Image.fromarray(pixels).save(src)
+    rejected = Detections.from_boxes([[100, 50, 160, 120]], score=[0.55], source="yunet-mirrored")
+    manual = Detections.from_boxes([[10, 10, 40, 40]], kind="manual")
+    verifier = _Finding([102, 52, 158, 118], 0.6)
+    kept = anonymize(src, tmp_path / "a.png", Config(), regions=manual, rejected=rejected, verifier=verifier)
+    assert kept.passed and not any("verification found" in n for n in kept.notes)
+    plain = anonymize(src, tmp_path / "b.png", Config(), regions=manual, verifier=verifier)
+    assert any("verification found 1" in n for n in plain.notes)

@@ -25,7 +25,9 @@ from crowdveil.demo import make_crowd
 from crowdveil.errors import ModelError
 from crowdveil.types import Detections, box_coverage
 
-from helpers import face_on_background
+from PIL import Image
+
+from helpers import astronaut_face, face_on_background
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,20 @@ def test_the_astronaut_photo_keeps_her_face(second_stage):
     found = second_stage.detect(photo)
     face = np.array([[165, 35, 285, 195]], np.float32)  # demo._FACE_CROP
     assert box_coverage(face, found.expand(0.3).xyxy).max() >= 0.8
+
+
+def test_the_judgement_is_what_is_painted_and_every_candidate_turned_down(second_stage):
+    # a face on the coffee photo: the face is kept; the cup and saucer are proposed and turned down
+    photo = skdata.coffee().copy()
+    photo[40:200, 420:540] = np.asarray(Image.fromarray(astronaut_face()).resize((120, 160)))
+    proposed = second_stage.candidates.detect(photo)
+    judged = second_stage.judge(photo)
+    assert len(judged.faces) and len(judged.rejected) and len(judged.rejected) < len(proposed)
+    # the rejected are the proposals as their views found them: box, view score and view name
+    pairs = {(tuple(b), float(s), str(v)) for b, s, v in zip(proposed.xyxy.tolist(), proposed.score, proposed.source)}
+    assert all((tuple(b), float(s), str(v)) in pairs
+               for b, s, v in zip(judged.rejected.xyxy.tolist(), judged.rejected.score, judged.rejected.source))
+    assert judged.faces.to_list() == second_stage.detect(photo).to_list()
 
 
 # Animals are left out, as in the people-free benchmark list: a cat's face is a face to a face detector.

@@ -114,30 +114,45 @@ def test_pre_roll_goes_back_along_the_faces_motion():
 
 def test_a_lone_weak_detection_lives_only_weak_reach_frames_either_side():
     frames = [Detections.empty()] * 20 + [face(100, size=80, score=0.4)] + [Detections.empty()] * 20
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.5, weak_reach=4, weak_min_height=64)), frames)
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
     painted = [i for i, d in enumerate(out) if len(d)]
     assert painted == list(range(16, 25)), "4 frames of pre-roll, the detection, 4 frames of hold"
 
 
+def test_the_defaults_are_the_measured_ones():
+    s = TrackerSettings()
+    assert (s.weak_score, s.weak_seen, s.weak_reach, s.weak_min_height) == (0.7, 3, 4, 64.0)
+
+
 def test_a_lone_sure_detection_keeps_the_full_pre_roll_and_hold():
-    frames = [Detections.empty()] * 20 + [face(100, size=80, score=0.6)] + [Detections.empty()] * 20
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.5, weak_reach=4, weak_min_height=64)), frames)
+    frames = [Detections.empty()] * 20 + [face(100, size=80, score=0.75)] + [Detections.empty()] * 20
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
     assert [i for i, d in enumerate(out) if len(d)] == list(range(10, 36))
 
 
-def test_weak_detections_of_one_track_are_still_bridged_and_held_in_full():
-    # Two weak detections 9 frames apart link into one track: the gap is interpolated and,
-    # seen twice, the track gets the full hold.
+def test_weak_detections_of_one_track_are_still_bridged_but_held_only_weak_reach_frames():
+    # Two weak detections 9 frames apart link into one track: the gap is interpolated; seen
+    # twice and never above weak_score (a hand, on the ASL clips), it lives 4 frames either side.
     frames = [Detections.empty()] * 40
     frames[10], frames[19] = face(100, size=80, score=0.3), face(110, size=80, score=0.3)
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.5, weak_reach=4, weak_min_height=64)), frames)
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
     assert all(len(out[i]) == 1 and out[i].source[0] == "track:interpolated" for i in range(11, 19))
-    assert [i for i, d in enumerate(out) if len(d)] == list(range(6, 35))
+    assert [i for i, d in enumerate(out) if len(d)] == list(range(6, 24))
     assert len(set(np.concatenate([d.track_id for d in out if len(d)]))) == 1
+
+
+def test_a_weak_track_seen_more_than_weak_seen_times_gets_the_full_hold():
+    frames = [Detections.empty()] * 45
+    for i in (10, 13, 16, 19):
+        frames[i] = face(100 + i, size=80, score=0.3)
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
+    # A frame is released knowing the detections up to ``lookahead`` frames ahead: frames 0-5 know
+    # only the first (weak reach); after the fourth, the track is held in full.
+    assert [i for i, d in enumerate(out) if len(d)] == list(range(6, 35))
 
 
 def test_a_lone_weak_small_detection_keeps_the_full_reach():
     # A 40-px find in a crowd seen once, weakly, is more often a face than a hand: full pre-roll and hold.
     frames = [Detections.empty()] * 20 + [face(100, size=40, score=0.4)] + [Detections.empty()] * 20
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.5, weak_reach=4, weak_min_height=64)), frames)
+    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
     assert [i for i, d in enumerate(out) if len(d)] == list(range(10, 36))

@@ -2,7 +2,7 @@
 and the painted share of photos that show no person at all.
 
 The crowdveil side runs the pipeline's own steps on decoded pixels
-(``pipeline.detect`` → ``pipeline.redact_verified``: padding, painting,
+(``pipeline.judge`` → ``pipeline.redact_verified``: padding, painting,
 encoding, re-reading, verification and its repairs) and scores the regions
 that were really painted. Each side runs in its own process so that its
 peak memory is its own. Times cover detection through the encoded output
@@ -75,12 +75,13 @@ class _Pipeline:
         self.max_pixels = int(self.config.max_megapixels * 1e6)
 
     def painted(self, pixels: np.ndarray, out_fmt: str, name: str):
-        """``pipeline.detect`` → ``pipeline.redact_verified``; returns its ``Redaction`` and the painted mask."""
-        from ..pipeline.photo import detect, redact_verified
+        """``pipeline.judge`` → ``pipeline.redact_verified``; returns its ``Redaction`` and the painted mask."""
+        from ..pipeline.photo import judge, redact_verified
         from ..redact import region_mask
 
-        faces = detect(self.detector, pixels)
-        result = redact_verified(pixels, faces, self.config, out_fmt, self.verifier, name=name)
+        judged = judge(self.detector, pixels)
+        result = redact_verified(pixels, judged.faces, self.config, out_fmt, self.verifier, rejected=judged.rejected,
+                                 name=name)
         return result, region_mask(pixels.shape[0], pixels.shape[1], result.regions, self.config.shape)
 
 

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from ..types import Detections
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a detector decides for one image: the regions to paint, and the candidates it looked at and turned down.
+
+    Only a detector that judges candidates (``second_stage.SecondStage``) has
+    ``rejected``; the verifier uses them not to overrule that judgement on a
+    find that only repeats one of them (``verify.checks.repeats_rejected``).
+    """
+
+    faces: Detections
+    rejected: Detections = field(default_factory=Detections.empty)
 
 
 class Detector(ABC):
@@ -22,6 +36,10 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, rgb: np.ndarray) -> Detections:
         """Return faces in ``rgb`` (H, W, 3) uint8, in its pixel coordinates."""
+
+    def judge(self, rgb: np.ndarray) -> Judgement:
+        """``detect``, with the candidates turned down where the detector has any (none by default)."""
+        return Judgement(self.detect(rgb))
 
     @property
     def models(self) -> dict[str, str]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import Config
 from ..types import Detections
-from .base import Detector
+from .base import Detector, Judgement
 
 
 class Covering(Detector):
@@ -30,7 +30,11 @@ class Covering(Detector):
         return {**self.faces.models, **self.text.models}
 
     def detect(self, rgb: np.ndarray) -> Detections:
-        return Detections.merge([self.faces.detect(rgb), self.text.detect(rgb)])
+        return self.judge(rgb).faces
+
+    def judge(self, rgb: np.ndarray) -> Judgement:
+        faces = self.faces.judge(rgb)
+        return Judgement(Detections.merge([faces.faces, self.text.detect(rgb)]), faces.rejected)
 
 
 # As for faces, the pass that decides what is painted takes more than the verifier fails a

@@ -56,6 +56,13 @@ VERIFY_LONG_SIDE = 960
 CONFIDENT_FACE = 0.8
 OUTSIZED = 1.4
 NEIGHBOURHOOD = 2.0
+# The verifier reads frames whose sure faces are painted over: a find there more than
+# PAINTED_OUTSIZED times the painted face beside it is the body the grey box sits on, unless it
+# scores PAINTED_OUTSIZED_SURE. On brother.mkv a skull printed on a shirt (2.2x the face) scored
+# 0.49-0.59 on the source and 0.80 once the face above it was grey, and was repaired on 9
+# frames at 29 % of the picture each.
+PAINTED_OUTSIZED = 2.0
+PAINTED_OUTSIZED_SURE = 0.9
 # The score a video detection needs by its height as the detector saw it ({min height px: score};
 # under the first, the preset's threshold). A real face that big is one YuNet is sure of: on
 # the WIDER protest photos, 4 % of its true detections of 64-127 px score under 0.5 and 5 % of
@@ -68,6 +75,16 @@ VIDEO_SIZE_LADDER = {48: 0.35, 96: 0.5}
 # probability for ``default``, YuNet's score for ``fast``; ``Config.threshold`` overrides it.
 PHOTO_THRESHOLDS = {"default": 0.03, "fast": 0.3}
 VERIFY_YUNET_THRESHOLD = 0.5
+# The verifier is the candidate view VERIFIER_VIEW at a higher threshold: on unpainted pixels
+# it re-finds that view's candidates, including those the classifier turned down. Under
+# VERIFY_SURE_SCORE such a find does not overrule the classifier (``verify.checks.repeats_rejected``):
+# on the training images (wider_other), 79 % of this view's candidates at 0.5-0.6 are faces,
+# 90 % at 0.6-0.7, 96 % at 0.7-0.8 and 99.5 % from 0.8. On the benchmark's crowds, repainting
+# every such find left as many faces exposed as repainting none, and it was half of what a
+# flower macro lost (58 % of the photo painted). At VERIFY_SURE_SCORE or more the verifier's
+# find is repainted whatever the classifier said.
+VERIFIER_VIEW = "yunet-mirrored"
+VERIFY_SURE_SCORE = 0.8
 # The whole-image pass runs at most at this long side; bigger photos also get
 # tiles at the scale that keeps the network input near this many megapixels.
 WHOLE_LONG_SIDE = 2048

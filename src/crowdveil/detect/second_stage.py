@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..types import Detections, box_iou
-from .base import Detector
+from .base import Detector, Judgement
 
 # The classifier's input side: a 16-px candidate's crop (32 px) is read at its own size. From 24 px,
 # the network read the 16-31 px candidates (most of what is painted in crowds) a little shrunk.
@@ -317,7 +317,12 @@ class SecondStage(Detector):
         return need
 
     def detect(self, rgb: np.ndarray) -> Detections:
+        return self.judge(rgb).faces
+
+    def judge(self, rgb: np.ndarray) -> Judgement:
+        """The accepted candidates, merged into regions; the rejected ones as their views found them."""
         proposed = self.candidates.detect(rgb)
         p, features = self.probabilities(rgb, proposed)
         keep = p >= self.needed(proposed, features)
-        return proposed[keep].replace(score=p[keep]).nms(MERGE_IOU, enclose=True, max_growth=MAX_ENCLOSE_GROWTH)
+        faces = proposed[keep].replace(score=p[keep]).nms(MERGE_IOU, enclose=True, max_growth=MAX_ENCLOSE_GROWTH)
+        return Judgement(faces, proposed[~keep])

@@ -22,9 +22,9 @@ from ..io.sniff import ANIMATABLE_FORMATS, SNIFF_BYTES, media_kind, sniff
 from ..io.source import read_regular_file
 from ..types import Detections, Report
 from .common import default_destination
-from .photo import anonymize_photo, detect, redact_verified
+from .photo import anonymize_photo, detect, judge, redact_verified
 
-__all__ = ["anonymize", "default_destination", "detect", "redact_verified"]
+__all__ = ["anonymize", "default_destination", "detect", "judge", "redact_verified"]
 
 
 def anonymize(
@@ -34,6 +34,7 @@ def anonymize(
     *,
     regions: Detections | None = None,
     keep_visible: Detections | None = None,
+    rejected: Detections | None = None,
     detector: Detector | None = None,
     verifier: Detector | None = None,
     out_dir: str | Path | None = None,
@@ -51,6 +52,9 @@ def anonymize(
             (reviewed in the studio); manual additions are simply part of it.
         keep_visible: photos only: regions a person chose to leave visible;
             the verifier does not count faces found there.
+        rejected: photos only, with ``regions``: the candidates the detector turned
+            down where the regions came from (``Judgement.rejected``), so that the
+            verifier weighs its finds as it does when the detector runs here.
         detector, verifier: override the preset's detectors (tests, benchmarks).
         out_dir: with no ``dst``, write ``<name>.veiled.<ext>`` into this folder.
         progress: videos only: ``progress(frames_done, frames_total_or_None)``
@@ -66,7 +70,7 @@ def anonymize(
 
     Raises:
         InputError, OutputError, ModelError, DetectionFailed: see ``errors``.
-        UnsupportedFormat: also when ``regions`` or ``keep_visible`` is given for a
+        UnsupportedFormat: also when ``regions``, ``keep_visible`` or ``rejected`` is given for a
             video or an animation (a video's reviewed regions go through the studio's
             per-frame review, ``video.anonymize_video(added=...)``).
         VerificationFailed: a check failed; nothing was written.
@@ -79,9 +83,9 @@ def anonymize(
     data = None if media_kind(fmt) == "video" else read_regular_file(src)
     animation = None if data is None else _animation_output(data, fmt, config, None if dst is None else Path(dst).suffix)
     if data is None or animation is not None:
-        if regions is not None or keep_visible is not None:
+        if regions is not None or keep_visible is not None or rejected is not None:
             raise UnsupportedFormat(
-                f"{src.name}: reviewed regions (regions, keep_visible) are for photos; this is a video or an animation",
+                f"{src.name}: reviewed regions (regions, keep_visible, rejected) are for photos; this is a video or an animation",
                 hint="Review a video in the studio, which paints regions on its frames, or leave regions out.",
             )
         from .video import anonymize_video
@@ -91,7 +95,8 @@ def anonymize(
                                  on_commit=on_commit, animation=animation)
     else:
         report = anonymize_photo(src, data, fmt, None if dst is None else Path(dst), config, started=started,
-                                 regions=regions, keep_visible=keep_visible, detector=detector, verifier=verifier,
+                                 regions=regions, keep_visible=keep_visible, rejected=rejected, detector=detector,
+                                 verifier=verifier,
                                  out_dir=out_dir, on_commit=on_commit, neutral_stem=neutral_stem)
     report.providers = providers_used()
     return report

@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 
 from ..config import Config
-from ..detect.base import Detector
+from ..detect.base import Detector, Judgement
 from ..detect.cover import with_covers
 from ..detect.onnx_session import large_photo
-from ..detect.registry import build_detector, build_verifier
+from ..detect.registry import VERIFIER_VIEW, VERIFY_SURE_SCORE, build_detector, build_verifier
 from ..errors import DetectionFailed
 from ..io.decoded import PixelSource
 from ..io.image import clean_image, decode_image, encode_clean, format_for_suffix, output_format
@@ -28,10 +28,10 @@ from ..io.output import PendingOutput, check_destination
 from ..redact import paint, redaction_regions, region_mask
 from ..types import Detections, Report
 from ..verify.audit import audit_bytes
-from ..verify.checks import metadata_check, residual_faces
+from ..verify.checks import metadata_check, repeats_rejected, residual_faces
 from .common import PHOTO_REPAIR_ROUNDS, CommitCallback, default_destination, fail_or_commit, ms_since, start_report
 
-__all__ = ["anonymize_photo", "redact_verified", "Redaction", "detect", "REPAIR_TEXT_GROWTH"]
+__all__ = ["anonymize_photo", "redact_verified", "Redaction", "detect", "judge", "REPAIR_TEXT_GROWTH"]
 
 # Text the verifier still reads is repainted grown by this many times its height on every side.
 REPAIR_TEXT_GROWTH = 1.0
@@ -47,6 +47,7 @@ def anonymize_photo(
     started: float,
     regions: Detections | None = None,
     keep_visible: Detections | None = None,
+    rejected: Detections | None = None,
     detector: Detector | None = None,
     verifier: Detector | None = None,
     out_dir: str | Path | None = None,
@@ -79,7 +80,8 @@ def anonymize_photo(
     # run's memory through the encode and the re-read (``onnx_session.large_photo``).
     with large_photo(decoded.width * decoded.height):
         t = time.perf_counter()
-        faces = detect(detector, decoded.pixels) if regions is None else regions
+        judged = judge(detector, decoded.pixels) if regions is None else Judgement(
+            regions, Detections.empty() if rejected is None else rejected)
         report.timings_ms["detect"] = ms_since(t)
         shape = decoded.pixels.shape[:2]
         # From here the source holds the only reference to the pixels: painted in place and freed
@@ -94,8 +96,8 @@ def anonymize_photo(
                 pending.write(encoded)
                 return pending.read()  # verify what is on disk, not what we meant to write
 
-            result = redact_verified(pixels, faces, config, out_fmt, verifier, keep_visible=keep_visible,
-                                     store=store, name=dst.name)
+            result = redact_verified(pixels, judged.faces, config, out_fmt, verifier, keep_visible=keep_visible,
+                                     rejected=judged.rejected, store=store, name=dst.name)
             _write_report(report, result, config, getattr(verifier, "name", "the verifier"), shape)
             fail_or_commit(report, pending, src, dst, overwrite=config.overwrite, on_commit=on_commit)
     report.timings_ms["total"] = ms_since(started)
@@ -106,6 +108,9 @@ def _write_report(report: Report, result: Redaction, config: Config, verifier_na
                   shape: tuple[int, ...]) -> None:
     """What ``redact_verified`` did, and the checks that decide whether the photo is kept."""
     report.notes += [f"verification found {n} more face(s); redacted them too" for n in result.repaired]
+    if result.repeated_rejected:
+        report.notes.append(f"verification re-found {result.repeated_rejected} candidate(s) the classifier had turned "
+                            f"down (score under {VERIFY_SURE_SCORE:g}); left as judged")
     if "bodies" in config.cover:
         bodies = int((result.regions.kind.astype(str) == "body").sum())
         report.notes.append(f"{bodies} body region(s) covered, derived from the faces found")
@@ -141,6 +146,7 @@ class Redaction:
     repaired: list[int] = field(default_factory=list)  # faces added per repair round
     timings_ms: dict[str, float] = field(default_factory=dict)
     painted_share: float = 0.0  # share of the image's pixels painted, 0..1
+    repeated_rejected: int = 0  # verifier finds, last round, that only repeated rejected candidates
 
 
 def _identity(encoded: bytes) -> bytes:
@@ -155,6 +161,7 @@ def redact_verified(
     verifier: Detector,
     *,
     keep_visible: Detections | None = None,
+    rejected: Detections | None = None,
     store: Callable[[bytes], bytes] = _identity,
     name: str = "output",
 ) -> Redaction:
@@ -163,12 +170,15 @@ def redact_verified(
     Faces the verifier finds in the re-read output outside the painted regions
     are added and the image repainted, up to ``PHOTO_REPAIR_ROUNDS`` times; what is
     still found after that is returned in ``leftover`` (the caller fails the
-    file). ``store`` writes the bytes and returns them as read back; the
+    file). A find under ``VERIFY_SURE_SCORE`` that only repeats one of
+    ``rejected`` (the detector's ``Judgement``) is not repainted
+    (``verify.checks.repeats_rejected``). ``store`` writes the bytes and returns them as read back; the
     benchmark passes the identity to get the same regions without a file.
     ``pixels`` is painted on a copy; a ``PixelSource`` that owns its pixels
     is painted in place, each copy let go as soon as the next one exists.
     """
     source = pixels if isinstance(pixels, PixelSource) else PixelSource(pixels)
+    twins = Detections.empty() if rejected is None else rejected[rejected.source.astype(str) == VERIFIER_VIEW]
     height, width = source.shape[:2]
     timings = {"redact+encode": 0.0, "verify": 0.0}
     repaired: list[int] = []
@@ -185,6 +195,8 @@ def redact_verified(
         reread_shape = reread.pixels.shape[:2]
         mask = region_mask(height, width, painted_regions, config.shape)
         leftover = residual_faces(verifier, reread.pixels, mask, keep_visible)
+        repeated = repeats_rejected(leftover, twins, below=VERIFY_SURE_SCORE)
+        leftover = leftover[~repeated]
         del reread
         painted_share = float(mask.mean()) if mask.size else 0.0
         del mask
@@ -201,12 +213,17 @@ def redact_verified(
                                     kind=np.where(is_text, "text", "face").astype(object))
         faces = Detections.merge([faces, leftover])
     return Redaction(faces, painted_regions, written, reread_shape, leftover, repaired, timings,
-                     painted_share=painted_share)
+                     painted_share=painted_share, repeated_rejected=int(repeated.sum()))
 
 
 def detect(detector: Detector, pixels: np.ndarray) -> Detections:
     """Run ``detector`` on the colour channels; a crash is a typed failure."""
+    return judge(detector, pixels).faces
+
+
+def judge(detector: Detector, pixels: np.ndarray) -> Judgement:
+    """``detector``'s ``Judgement`` of the colour channels; a crash is a typed failure."""
     try:
-        return detector.detect(np.ascontiguousarray(pixels[:, :, :3]))
+        return detector.judge(np.ascontiguousarray(pixels[:, :, :3]))
     except Exception as exc:  # onnxruntime / OpenCV errors are untyped
         raise DetectionFailed(f"face detection failed: {type(exc).__name__}: {exc}") from exc

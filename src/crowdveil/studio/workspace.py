@@ -86,6 +86,7 @@ class Item:
     width: int = 0
     height: int = 0
     faces: Detections = field(default_factory=Detections.empty)
+    rejected: Detections = field(default_factory=Detections.empty)  # candidates the detector turned down
     # Text regions (plates, signs, badges) found when the page asked for them; ``None``: not looked for yet.
     text: Detections | None = None
     # What the last export covered besides faces (``STUDIO_COVERS``); the page reloads it.
@@ -321,9 +322,10 @@ class Workspace:
         del data
         item.width, item.height, item.alpha = decoded.width, decoded.height, decoded.has_alpha
         self._write_preview(item, decoded.pixels)
-        from ..pipeline import detect
+        from ..pipeline import detect, judge
 
-        item.faces = detect(self.detector, decoded.pixels)
+        judged = judge(self.detector, decoded.pixels)
+        item.faces, item.rejected = judged.faces, judged.rejected
         if "text" in self.config.cover:  # ``crowdveil studio --cover text``: the suggestions are there on opening
             item.text = detect(self.text_detector, decoded.pixels)
         item.status = "ready"
@@ -416,7 +418,7 @@ class Workspace:
             try:
                 dst = self._destination(item, output_format(item.format, item.alpha))
                 report = anonymize(item.path, dst, config.replace(overwrite=dst == item.destination),
-                                   regions=faces, keep_visible=keep_visible,
+                                   regions=faces, keep_visible=keep_visible, rejected=item.rejected,
                                    detector=self.detector, verifier=self.verifier)
             except CrowdveilError as exc:
                 self._refused(item, exc)

@@ -43,6 +43,9 @@ class TrackerSettings:
         growth: share of the box size a held/pre-rolled box grows per frame of age,
             on top of the track's measured motion.
         max_margin: the most a held/pre-rolled box grows on each side, as a share of its size.
+        weak_score, weak_seen, weak_reach, weak_min_height: a track seen at most ``weak_seen``
+            times, never at ``weak_score``, ``weak_min_height`` px or taller, lives only
+            ``weak_reach`` frames either side of its detections.
     """
 
     lookahead: int = 10
@@ -58,17 +61,21 @@ class TrackerSettings:
     # alone reaches at the end of the 15-frame hold. Measured with 0.15: the verifier repaired
     # more frames, with boxes as big as those saved.
     max_margin: float = 0.3
-    # A track seen once, weakly, and big is more often a hand or a shirt print than a face: on the
-    # ASL clips one 0.40 detection of hands was pre-rolled and held for 26 frames. Its region lives
-    # only ``weak_reach`` frames either side; it still links a later detection for ``hold`` +
+    # A track seen at most ``weak_seen`` times, never scoring ``weak_score``, and big is more often
+    # a hand or a shirt print than a face: on the ASL clips one 0.40 detection of hands was
+    # pre-rolled and held for 26 frames, and hands seen 1-3 times at 0.54-0.66 were held for 15
+    # frames, the box grown to 1.6x (a quarter of hungry.mkv's frame). Its region lives only
+    # ``weak_reach`` frames either side; it still links a later detection for ``hold`` +
     # ``lookahead`` frames, and the frames between two detections are interpolated. Boxes under
     # ``weak_min_height`` keep the full reach: on the crowd-video benchmark, lone weak finds of
     # 16-31 px faces (head boxes of 40-63 px) needed it (7 of 3,098 face-frames exposed with a
-    # 40-px bound); at 64 px its exposure is the same as with no rule, for 0.3 points less
-    # collateral, and the ASL hands are still caught.
-    weak_score: float = 0.5
+    # 40-px bound). Measured there: seen once under 0.5 exposed as many face-frames as no rule,
+    # for 0.3 points less collateral; seen up to 3 times under 0.7 (these defaults) again as many
+    # (8.0 % / 14.7 %), collateral 18.0 -> 17.3 %, and hungry.mkv's worst frame 25 -> 15 %.
+    weak_score: float = 0.7
     weak_reach: int = 4
     weak_min_height: float = 64.0
+    weak_seen: int = 3
 
     def __post_init__(self) -> None:
         if self.lookahead < 0 or self.hold < 0:
@@ -197,7 +204,7 @@ class IouTracker:
             before = [f for f in frames if f < index]
             after = [f for f in frames if index < f <= index + s.lookahead]
             boxes = []
-            weak = track.seen == 1 and track.best < s.weak_score and track.height >= s.weak_min_height
+            weak = track.seen <= s.weak_seen and track.best < s.weak_score and track.height >= s.weak_min_height
             pre_reach = min(s.lookahead, s.weak_reach) if weak else s.lookahead
             hold_reach = min(s.hold, s.weak_reach) if weak else s.hold
             if before and after and after[0] - before[-1] <= s.hold + s.lookahead + 1:

@@ -6,12 +6,14 @@ import numpy as np
 
 from ..detect.base import Detector
 from ..errors import DetectionFailed
-from ..types import Check, Detections, box_coverage
+from ..types import Check, Detections, box_coverage, box_iou
 from .audit import audit_bytes
 
 # A verifier detection counts as covered when this share of its box is
 # already painted: the detector finding "a face" in a grey patch is no leak.
 COVERED_SHARE = 0.5
+# A verifier find repeats a candidate when their boxes overlap this much (``repeats_rejected``).
+REPEAT_IOU = 0.5
 
 
 def metadata_check(data: bytes) -> Check:
@@ -54,3 +56,24 @@ def _mask_share(mask: np.ndarray, box: np.ndarray) -> float:
     if x2 <= x1 or y2 <= y1:
         return 1.0
     return float(mask[y1:y2, x1:x2].mean())
+
+
+def repeats_rejected(found: Detections, rejected: Detections, *, below: float) -> np.ndarray:
+    """(N,) bool: the face finds scoring under ``below`` whose box repeats one of ``rejected``.
+
+    ``rejected`` are candidates the detector's classifier turned down on the
+    original, found by the same network in the same view as the verifier
+    (``detect.registry.VERIFIER_VIEW``). Where the output is unpainted it is
+    the original re-encoded, so the verifier finds those candidates again; a
+    find that only repeats one, at a score where that network is often wrong,
+    brings no evidence the classifier did not weigh. A find over a region
+    painting changed, or scoring ``below`` or more, is never one of them.
+    """
+    out = np.zeros(len(found), bool)
+    if not len(found) or not len(rejected):
+        return out
+    faces = (found.kind.astype(str) == "face") & (found.score < below)
+    if faces.any():
+        iou = box_iou(found.xyxy[faces], rejected.xyxy)
+        out[np.flatnonzero(faces)] = (iou >= REPEAT_IOU).any(axis=1)
+    return out

@@ -20,7 +20,14 @@ import numpy as np
 from ...config import Config
 from ...detect import registry
 from ...detect.base import Detector
-from ...detect.registry import CONFIDENT_FACE, NEIGHBOURHOOD, OUTSIZED, VIDEO_SIZE_LADDER
+from ...detect.registry import (
+    CONFIDENT_FACE,
+    NEIGHBOURHOOD,
+    OUTSIZED,
+    PAINTED_OUTSIZED,
+    PAINTED_OUTSIZED_SURE,
+    VIDEO_SIZE_LADDER,
+)
 from ...io.video import VideoFrame
 from ...types import Detections
 
@@ -184,9 +191,10 @@ def without_outsized(found: Detections, beside: Detections | None = None) -> Det
 
     The sure faces are ``found``'s own, or ``beside``'s: the verifier's finds on a
     written frame are measured against the faces the detector was sure of there
-    (painted over, the verifier cannot see them). A box with no sure face near it
-    is kept whatever its size: recall first, the rule needs a face the detector is
-    sure of to say what size a face is there.
+    (painted over, the verifier cannot see them); there a box more than
+    ``PAINTED_OUTSIZED`` times such a face also needs ``PAINTED_OUTSIZED_SURE``. A
+    box with no sure face near it is kept whatever its size: recall first, the
+    rule needs a face the detector is sure of to say what size a face is there.
     """
     reference = sure_faces(found if beside is None else beside)
     if not len(found) or not len(reference):
@@ -200,9 +208,14 @@ def without_outsized(found: Detections, beside: Detections | None = None) -> Det
     side, centre = sides_and_centres(found)
     sure_side, sure_centre = sides_and_centres(reference)
     keep = np.ones(len(found), bool)
-    for i in np.flatnonzero((found.score < CONFIDENT_FACE) & (found.kind == "face")):
+    painted = beside is not None
+    unsure = found.score < (PAINTED_OUTSIZED_SURE if painted else CONFIDENT_FACE)
+    for i in np.flatnonzero(unsure & (found.kind == "face")):
         near = np.hypot(*(sure_centre - centre[i]).T) <= NEIGHBOURHOOD * side[i]
-        if near.any() and side[i] > OUTSIZED * sure_side[near].max():
+        if not near.any():
+            continue
+        ratio = side[i] / max(float(sure_side[near].max()), 1e-6)
+        if (ratio > OUTSIZED and found.score[i] < CONFIDENT_FACE) or (painted and ratio > PAINTED_OUTSIZED):
             keep[i] = False
     return found if keep.all() else found[keep]
 

@@ -77,7 +77,8 @@ def verify_output(job: Job, facts: SourceFacts, ledger: RegionLedger, views: Vie
         # under CONFIDENT_FACE, far bigger than the face the detector was sure of beside it, is
         # the person's hands or shirt. On the ASL clips such finds (0.5-0.79, 1.7-2.2x the face)
         # were repaired on 9 frames each, up to 38 % of again.mkv's frame; on the crowd-video
-        # benchmark's clips the rule drops none.
+        # benchmark's clips the rule drops none. A find over twice the painted face's size needs
+        # PAINTED_OUTSIZED_SURE (detect/registry.py).
         return without_outsized(residual_faces(views.for_frame(frame.index), frame.rgb, mask),
                                 beside=ledger.sure_faces(frame.index))
 
