@@ -273,8 +273,11 @@ def test_ctrl_c_says_finished_files_were_kept_and_how_to_continue(tmp_path):
         jpeg_with_phone_metadata(folder / f"img{i:02d}.jpg", pixels)
     out = tmp_path / "out"
     env = dict(os.environ, LANG="en_US.UTF-8")
+    # Ctrl-C as a terminal sends it: a suite started as a background job (``make test &``) hands its
+    # children SIGINT ignored, and a program started that way rightly keeps ignoring it.
     proc = subprocess.Popen([str(EXE), str(folder), "--out", str(out), "--fast"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out.is_dir() and [p for p in out.iterdir() if not p.name.startswith(".")]):
         assert proc.poll() is None and time.monotonic() < deadline, "no output before the end"
