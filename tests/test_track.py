@@ -121,7 +121,25 @@ def test_a_lone_weak_detection_lives_only_weak_reach_frames_either_side():
 
 def test_the_defaults_are_the_measured_ones():
     s = TrackerSettings()
-    assert (s.weak_score, s.weak_seen, s.weak_reach, s.weak_min_height) == (0.7, 3, 4, 64.0)
+    assert (s.weak_score, s.weak_seen, s.weak_reach, s.weak_min_height, s.weak_max_margin) == (0.85, 3, 1, 64.0, 0.1)
+
+
+def test_a_weak_track_grows_at_most_weak_max_margin_however_fast_it_moves():
+    # Hands seen twice at 0.5, moving 30 px a frame: within its reach the box follows the
+    # motion but grows at most 0.1 a side; a sure track grows up to max_margin (0.3).
+    def regions(score: float) -> list[Detections]:
+        frames = [Detections.empty()] * 30
+        frames[10], frames[11] = face(100, size=100, score=score), face(130, size=100, score=score)
+        settings = TrackerSettings(lookahead=10, hold=15, weak_reach=4, weak_max_margin=0.1, max_margin=0.3)
+        return run(IouTracker(settings), frames)
+
+    weak, sure = regions(0.5), regions(0.9)
+    for i in (12, 13, 14, 15):
+        assert weak[i].source[0] == "track:hold" and sure[i].source[0] == "track:hold"
+        assert weak[i].width[0] <= 120 + 1e-3 and weak[i].height[0] <= 120 + 1e-3
+        assert covers(weak[i], [130 + 30 * (i - 11), 50, 230 + 30 * (i - 11), 150]), "it moves along"
+    assert sure[15].width[0] == pytest.approx(160)
+    assert not len(weak[16]) and len(sure[16])
 
 
 def test_a_lone_sure_detection_keeps_the_full_pre_roll_and_hold():

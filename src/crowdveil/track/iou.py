@@ -46,6 +46,7 @@ class TrackerSettings:
         weak_score, weak_seen, weak_reach, weak_min_height: a track seen at most ``weak_seen``
             times, never at ``weak_score``, ``weak_min_height`` px or taller, lives only
             ``weak_reach`` frames either side of its detections.
+        weak_max_margin: the most such a weak track's box grows on each side (instead of ``max_margin``).
     """
 
     lookahead: int = 10
@@ -70,12 +71,21 @@ class TrackerSettings:
     # ``weak_min_height`` keep the full reach: on the crowd-video benchmark, lone weak finds of
     # 16-31 px faces (head boxes of 40-63 px) needed it (7 of 3,098 face-frames exposed with a
     # 40-px bound). Measured there: seen once under 0.5 exposed as many face-frames as no rule,
-    # for 0.3 points less collateral; seen up to 3 times under 0.7 (these defaults) again as many
+    # for 0.3 points less collateral; seen up to 3 times under 0.7 (the defaults until 2026-12-02) again as many
     # (8.0 % / 14.7 %), collateral 18.0 -> 17.3 %, and hungry.mkv's worst frame 25 -> 15 %.
-    weak_score: float = 0.7
-    weak_reach: int = 4
+    # Within that reach such a box grew like a face's, by the hands' own speed: a 0.50 find of
+    # hands on brother.mkv was pre-rolled from 162x197 to 217x263 px in 4 frames (24 % of the
+    # frame with the face). Grown at most 0.1 a side and living 1 frame either side, the ASL
+    # clips' worst frames went 24 -> 16 % (brother, eat, night); on the crowd-video benchmark
+    # exposure stayed to the face-frame (8.0 % / 14.7 %) and collateral went 17.3 -> 17.0 %
+    # (no growth at all, or reach 0: 17.8 and 17.1 %, the verifier repairing more). With these,
+    # weak up to 0.85 (hands at 0.76 on again.mkv, held 15 frames: 16.4 -> 13.2 %) changed
+    # nothing on the crowd-video benchmark, to the face-frame and within 0.01 point of collateral.
+    weak_score: float = 0.85
+    weak_reach: int = 1
     weak_min_height: float = 64.0
     weak_seen: int = 3
+    weak_max_margin: float = 0.1
 
     def __post_init__(self) -> None:
         if self.lookahead < 0 or self.hold < 0:
@@ -211,17 +221,17 @@ class IouTracker:
                 a, b = before[-1], after[0]
                 w = (index - a) / (b - a)
                 box = (1 - w) * track.boxes[a] + w * track.boxes[b]
-                boxes.append((_grow(box, track, 1, s), "track:interpolated"))
+                boxes.append((_grow(box, track, 1, s, weak), "track:interpolated"))
             else:
                 if after and after[0] - index <= pre_reach:
                     # Where the face came from: its first box, moved back along the track's motion.
                     b = after[0]
                     moved = track.boxes[b] - np.tile(track.velocity * (b - index), 2)
-                    boxes.append((_grow(moved, track, b - index, s), "track:pre-roll"))
+                    boxes.append((_grow(moved, track, b - index, s, weak), "track:pre-roll"))
                 if before and index - before[-1] <= hold_reach:
                     a = before[-1]
                     moved = track.boxes[a] + np.tile(track.velocity * (index - a), 2)
-                    boxes.append((_grow(moved, track, index - a, s), "track:hold"))
+                    boxes.append((_grow(moved, track, index - a, s, weak), "track:hold"))
             for box, source in boxes:
                 extra_boxes.append(box)
                 extra_ids.append(track.id)
@@ -270,7 +280,7 @@ def _centre_shift(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     return np.linalg.norm(oc - c, axis=1) / np.maximum(size, 1.0)
 
 
-def _grow(box: np.ndarray, track: _Track, age: int, s: TrackerSettings) -> np.ndarray:
+def _grow(box: np.ndarray, track: _Track, age: int, s: TrackerSettings, weak: bool = False) -> np.ndarray:
     """Grow a box the face may have moved out of: measured motion plus a margin per frame of age.
 
     The margin never passes ``s.max_margin`` of the box's size a side, whatever the
@@ -278,6 +288,7 @@ def _grow(box: np.ndarray, track: _Track, age: int, s: TrackerSettings) -> np.nd
     """
     w, h = box[2] - box[0], box[3] - box[1]
     speed = float(np.abs(track.velocity).max())
-    margin_x = min(s.max_margin * w, speed * age + s.growth * age * w)
-    margin_y = min(s.max_margin * h, speed * age + s.growth * age * h)
+    cap = min(s.max_margin, s.weak_max_margin) if weak else s.max_margin
+    margin_x = min(cap * w, speed * age + s.growth * age * w)
+    margin_y = min(cap * h, speed * age + s.growth * age * h)
     return np.array([box[0] - margin_x, box[1] - margin_y, box[2] + margin_x, box[3] + margin_y], np.float32)
