@@ -808,7 +808,7 @@ def test_big_detections_need_a_surer_score():
     from crowdveil.detect.registry import VIDEO_SIZE_LADDER
     from crowdveil.pipeline.video.detection import sure_for_their_size
 
-    assert sorted(VIDEO_SIZE_LADDER.items()) == [(48, 0.35), (96, 0.5)]
+    assert sorted(VIDEO_SIZE_LADDER.items()) == [(48, 0.4), (96, 0.5)]
     boxes = [[0, 0, 30, 40], [100, 0, 150, 60], [200, 0, 300, 130], [300, 0, 400, 130], [0, 200, 150, 330]]
     scores = [0.21, 0.3, 0.45, 0.55, 0.9]  # small weak face / weak 60 px / weak 130 px / surer 130 px / sure
     found = Detections.from_boxes(boxes, score=scores)
