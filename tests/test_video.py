@@ -809,13 +809,16 @@ def test_big_detections_need_a_surer_score():
     from crowdveil.pipeline.video.detection import sure_for_their_size
 
     assert sorted(VIDEO_SIZE_LADDER.items()) == [(48, 0.4), (96, 0.5)]
-    boxes = [[0, 0, 30, 40], [100, 0, 150, 60], [200, 0, 300, 130], [300, 0, 400, 130], [0, 200, 150, 330]]
-    scores = [0.21, 0.3, 0.45, 0.55, 0.9]  # small weak face / weak 60 px / weak 130 px / surer 130 px / sure
+    boxes = [[0, 0, 30, 40], [100, 0, 150, 60], [500, 0, 550, 60], [600, 0, 650, 60], [200, 0, 300, 130],
+             [300, 0, 400, 130], [0, 200, 150, 330]]
+    # small weak face / weak 60 px / 60 px at 0.37 (hands on hungry.mkv) / 60 px at 0.42 / weak 130 px /
+    # surer 130 px / sure
+    scores = [0.21, 0.3, 0.37, 0.42, 0.45, 0.55, 0.9]
     found = Detections.from_boxes(boxes, score=scores)
     kept = sure_for_their_size(found, 1.0)
-    assert kept.xyxy[:, 0].tolist() == [0, 300, 0]  # the small face stays: under 48 px the preset decides
+    assert kept.xyxy[:, 0].tolist() == [0, 600, 300, 0]  # the small face stays: under 48 px the preset decides
     # Heights are judged as the detector saw them: on a 4K frame read at a quarter, a 130-px box is 32 px.
-    assert len(sure_for_their_size(found, 0.25)) == 5
+    assert len(sure_for_their_size(found, 0.25)) == 7
     whole = Detections.from_boxes([[0, 0, 640, 480]], score=[0.0], kind="frame")
     assert len(sure_for_their_size(whole, 1.0)) == 1, "a failed frame's whole-frame region is never dropped"
 
