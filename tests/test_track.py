@@ -100,6 +100,10 @@ def test_a_small_fast_box_held_and_pre_rolled_stays_near_its_own_size():
         assert w * h <= limit + 1e-3
 
 
+# The weak rule as it was measured first: 4 frames either side of a weak track's detections.
+WEAK_REACH_4 = TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_pre_roll=4, weak_min_height=64, weak_seen=3)
+
+
 def test_pre_roll_goes_back_along_the_faces_motion():
     # A face walking in at 8 px a frame, first detected at frame 10: its pre-roll, bounded in
     # size, must sit where the face was, not where it was first seen. (Frame 0 is released
@@ -114,7 +118,7 @@ def test_pre_roll_goes_back_along_the_faces_motion():
 
 def test_a_lone_weak_detection_lives_only_weak_reach_frames_either_side():
     frames = [Detections.empty()] * 20 + [face(100, size=80, score=0.4)] + [Detections.empty()] * 20
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
+    out = run(IouTracker(WEAK_REACH_4), frames)
     painted = [i for i, d in enumerate(out) if len(d)]
     assert painted == list(range(16, 25)), "4 frames of pre-roll, the detection, 4 frames of hold"
 
@@ -122,6 +126,17 @@ def test_a_lone_weak_detection_lives_only_weak_reach_frames_either_side():
 def test_the_defaults_are_the_measured_ones():
     s = TrackerSettings()
     assert (s.weak_score, s.weak_seen, s.weak_reach, s.weak_min_height, s.weak_max_margin) == (0.85, 3, 1, 64.0, 0.1)
+    assert s.weak_pre_roll == 0
+
+
+def test_by_default_a_lone_weak_big_detection_starts_where_it_is_found_and_is_held_one_frame():
+    # hands found once at 0.6 (eat.mkv): no pre-roll, one frame of hold; a sure face gets both in full
+    def painted(score: float) -> list[int]:
+        frames = [Detections.empty()] * 20 + [face(100, size=100, score=score)] + [Detections.empty()] * 20
+        return [i for i, d in enumerate(run(IouTracker(), frames)) if len(d)]
+
+    assert painted(0.6) == [20, 21]
+    assert painted(0.9) == list(range(10, 36))
 
 
 def test_a_weak_track_grows_at_most_weak_max_margin_however_fast_it_moves():
@@ -144,7 +159,7 @@ def test_a_weak_track_grows_at_most_weak_max_margin_however_fast_it_moves():
 
 def test_a_lone_sure_detection_keeps_the_full_pre_roll_and_hold():
     frames = [Detections.empty()] * 20 + [face(100, size=80, score=0.75)] + [Detections.empty()] * 20
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
+    out = run(IouTracker(WEAK_REACH_4), frames)
     assert [i for i, d in enumerate(out) if len(d)] == list(range(10, 36))
 
 
@@ -153,7 +168,7 @@ def test_weak_detections_of_one_track_are_still_bridged_but_held_only_weak_reach
     # twice and never above weak_score (a hand, on the ASL clips), it lives 4 frames either side.
     frames = [Detections.empty()] * 40
     frames[10], frames[19] = face(100, size=80, score=0.3), face(110, size=80, score=0.3)
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
+    out = run(IouTracker(WEAK_REACH_4), frames)
     assert all(len(out[i]) == 1 and out[i].source[0] == "track:interpolated" for i in range(11, 19))
     assert [i for i, d in enumerate(out) if len(d)] == list(range(6, 24))
     assert len(set(np.concatenate([d.track_id for d in out if len(d)]))) == 1
@@ -163,7 +178,7 @@ def test_a_weak_track_seen_more_than_weak_seen_times_gets_the_full_hold():
     frames = [Detections.empty()] * 45
     for i in (10, 13, 16, 19):
         frames[i] = face(100 + i, size=80, score=0.3)
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
+    out = run(IouTracker(WEAK_REACH_4), frames)
     # A frame is released knowing the detections up to ``lookahead`` frames ahead: frames 0-5 know
     # only the first (weak reach); after the fourth, the track is held in full.
     assert [i for i, d in enumerate(out) if len(d)] == list(range(6, 35))
@@ -172,5 +187,5 @@ def test_a_weak_track_seen_more_than_weak_seen_times_gets_the_full_hold():
 def test_a_lone_weak_small_detection_keeps_the_full_reach():
     # A 40-px find in a crowd seen once, weakly, is more often a face than a hand: full pre-roll and hold.
     frames = [Detections.empty()] * 20 + [face(100, size=40, score=0.4)] + [Detections.empty()] * 20
-    out = run(IouTracker(TrackerSettings(lookahead=10, hold=15, weak_score=0.7, weak_reach=4, weak_min_height=64, weak_seen=3)), frames)
+    out = run(IouTracker(WEAK_REACH_4), frames)
     assert [i for i, d in enumerate(out) if len(d)] == list(range(10, 36))

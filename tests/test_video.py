@@ -701,13 +701,18 @@ def test_detector_reads_even_frames_plain_and_odd_frames_mirrored_and_the_verifi
 
 
 def test_real_views_are_yunet_plain_then_mirrored():
+    from crowdveil.detect.confirm import Confirmed
     from crowdveil.detect.registry import build_video_detector, build_video_verifier, views
+    from crowdveil.detect.yunet import YuNet
 
     detector = views(build_video_detector, Config(), 1280, 720)
     verifier = views(build_video_verifier, Config(), 1280, 720, verifier=True)
-    assert [d.mirror for d in detector] == [False, True] and [v.mirror for v in verifier] == [True, False]
-    assert detector[0].scale == 0.75 and detector[0].threshold == 0.2  # 960 px long side
-    assert views(build_video_detector, Config(preset="fast"), 1280, 720)[0].scale == 0.5
+    # both have their big unsure finds confirmed by CenterFace (detect.confirm), at the scale YuNet saw
+    assert all(isinstance(d, Confirmed) and d.scale == d.first.scale for d in detector + verifier)
+    assert [d.first.mirror for d in detector] == [False, True] and [v.first.mirror for v in verifier] == [True, False]
+    assert detector[0].first.scale == 0.75 and detector[0].first.threshold == 0.2  # 960 px long side
+    fast = views(build_video_detector, Config(preset="fast"), 1280, 720)[0]
+    assert isinstance(fast, YuNet) and fast.scale == 0.5  # --fast: YuNet alone
 
 
 # -- pixel conversions ----------------------------------------------------------------------------

@@ -22,8 +22,10 @@ pipeline in ``pipeline/video`` explains the choice): YuNet on the whole
 frame at ``DETECT_LONG_SIDE`` (``default``) or ``FAST_LONG_SIDE`` (``fast``)
 px, at ``THRESHOLDS``, even frames as they are and odd frames mirrored; the
 verifier YuNet at ``VIDEO_VERIFY_THRESHOLD`` and ``VERIFY_LONG_SIDE`` px in
-the other view. ``VIDEO_SIZE_LADDER`` and ``CONFIDENT_FACE``/``OUTSIZED``/
-``NEIGHBOURHOOD`` say which of its detections count.
+the other view. In ``default`` and in the verifier, YuNet's big unsure finds
+are kept only where CenterFace confirms them (``confirm.Confirmed``).
+``VIDEO_SIZE_LADDER`` and ``CONFIDENT_FACE``/``OUTSIZED``/``NEIGHBOURHOOD``
+say which of its detections count.
 """
 
 from __future__ import annotations
@@ -175,13 +177,24 @@ def build_video_detector(config: Config, frame_width: int, frame_height: int, *,
 
     The pipeline reads even frames as they are and odd frames mirrored
     (``views``): a face one view misses is usually found by the other on the
-    next frame, and the tracker bridges the frame in between.
+    next frame, and the tracker bridges the frame in between. In ``default``
+    a big unsure find is kept only where CenterFace confirms it (``_confirmed``);
+    ``fast`` is YuNet alone.
     """
     from .yunet import YuNet
 
     threshold = THRESHOLDS[config.preset] if config.threshold is None else config.threshold
     scale = fit_scale(video_long_side(config.preset), frame_width, frame_height)
-    return YuNet(threshold=threshold, scale=scale, mirror=mirror, heads=True)
+    first = YuNet(threshold=threshold, scale=scale, mirror=mirror, heads=True)
+    return first if config.preset == "fast" else _confirmed(first, scale)
+
+
+def _confirmed(first: Detector, scale: float) -> Detector:
+    """``first`` with its big unsure finds confirmed by CenterFace (``confirm.Confirmed``)."""
+    from .centerface import CenterFace
+    from .confirm import CONFIRM_SCORE, Confirmed
+
+    return Confirmed(first, CenterFace(threshold=CONFIRM_SCORE), scale=scale)
 
 
 def build_video_verifier(config: Config, frame_width: int, frame_height: int, *, mirror: bool = True) -> Detector:
@@ -189,13 +202,15 @@ def build_video_verifier(config: Config, frame_width: int, frame_height: int, *,
 
     Each output frame is re-read in the view the detector did not use on it
     (mirrored on even frames, as it is on odd ones), so every verified frame
-    has been read both ways once.
+    has been read both ways once. Its big unsure finds need CenterFace's
+    confirmation, as the default detector's do: it does not repaint a hand
+    the detector was told is no face.
     """
     from .yunet import YuNet
 
     del config  # the same verifier for every preset: it checks the result, not the preset
-    return YuNet(threshold=VIDEO_VERIFY_THRESHOLD, scale=fit_scale(VERIFY_LONG_SIDE, frame_width, frame_height),
-                 mirror=mirror)
+    scale = fit_scale(VERIFY_LONG_SIDE, frame_width, frame_height)
+    return _confirmed(YuNet(threshold=VIDEO_VERIFY_THRESHOLD, scale=scale, mirror=mirror), scale)
 
 
 def views(build: VideoDetectorFactory, config: Config, width: int, height: int, *,
