@@ -57,6 +57,22 @@ def test_enclosing_nms_covers_every_input_pixel(a):
         assert inside.any(1).all()
 
 
+@given(boxes(n=st.integers(0, 40)), st.sampled_from([(False, None), (True, None), (True, 0.5)]))
+def test_nms_whole_matrix_and_row_by_row_agree(a, mode):
+    # Up to _NMS_MATRIX boxes nms precomputes every row; beyond, it computes one row per kept box.
+    import crowdveil.types as types
+
+    enclose, growth = mode
+    d = Detections.from_boxes(a, score=np.linspace(1, 0.1, len(a)))
+    whole = d.nms(0.3, enclose=enclose, max_growth=growth)
+    saved, types._NMS_MATRIX = types._NMS_MATRIX, 0
+    try:
+        by_row = d.nms(0.3, enclose=enclose, max_growth=growth)
+    finally:
+        types._NMS_MATRIX = saved
+    assert whole.xyxy.tolist() == by_row.xyxy.tolist() and whole.score.tolist() == by_row.score.tolist()
+
+
 @given(boxes(), boxes())
 def test_iou_and_coverage_properties(a, b):
     iou = box_iou(a, b)

@@ -196,24 +196,36 @@ class Detections:
         if len(self) <= 1:
             return self
         order = np.argsort(-self.score, kind="stable")
-        # One IoU row at a time: a low-threshold pass over a 200 MP photo gives
-        # tens of thousands of boxes, whose full IoU matrix would take gigabytes.
         suppressed = np.zeros(len(self), bool)
         keep = []
         boxes = self.xyxy.copy()
+        bounded = enclose and max_growth is not None
+        if bounded:
+            size = np.tile(self.xyxy[:, 2:] - self.xyxy[:, :2], 2) * np.array([-1, -1, 1, 1], np.float32)
+            limits = self.xyxy + size * np.float32(max_growth)
+        # A box's candidates for suppression: those overlapping it over the threshold (and, bounded,
+        # lying within its growth limit). Up to _NMS_MATRIX boxes all rows at once, 256 at a time;
+        # beyond, one row when needed: a low-threshold pass over a 200 MP photo gives tens of
+        # thousands of boxes, whose full matrix would take gigabytes.
+        def rows(chunk: slice) -> np.ndarray:
+            group = box_iou(self.xyxy[chunk], self.xyxy) > iou_threshold
+            if bounded:
+                low, high = limits[chunk, None, :2] - 1e-4, limits[chunk, None, 2:] + 1e-4
+                group &= self.xyxy[None, :, 0] >= low[..., 0]
+                group &= self.xyxy[None, :, 1] >= low[..., 1]
+                group &= self.xyxy[None, :, 2] <= high[..., 0]
+                group &= self.xyxy[None, :, 3] <= high[..., 1]
+            return group
+
+        matrix = None
+        if len(self) <= _NMS_MATRIX:
+            matrix = np.concatenate([rows(slice(start, start + 256)) for start in range(0, len(self), 256)])
         for i in order:
             if suppressed[i]:
                 continue
             keep.append(i)
-            group = ~suppressed
-            group[group] = box_iou(self.xyxy[i : i + 1], self.xyxy[group])[0] > iou_threshold
+            group = (matrix[i] if matrix is not None else rows(slice(i, i + 1))[0]) & ~suppressed
             group[i] = True
-            if enclose and max_growth is not None:
-                bw, bh = self.xyxy[i, 2] - self.xyxy[i, 0], self.xyxy[i, 3] - self.xyxy[i, 1]
-                limit = self.xyxy[i] + np.array([-bw, -bh, bw, bh], np.float32) * max_growth
-                within = ((self.xyxy[:, :2] >= limit[:2] - 1e-4).all(1) & (self.xyxy[:, 2:] <= limit[2:] + 1e-4).all(1))
-                group &= within
-                group[i] = True
             if enclose:
                 members = self.xyxy[group]
                 boxes[i] = [*members[:, :2].min(0), *members[:, 2:].max(0)]
@@ -234,6 +246,11 @@ class Detections:
                 face["track_id"] = int(self.track_id[i])
             faces.append(face)
         return faces
+
+
+# ``Detections.nms`` computes the whole IoU matrix of up to this many boxes (16 MB of booleans,
+# 256 rows at a time).
+_NMS_MATRIX = 4096
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
