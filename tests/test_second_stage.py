@@ -19,6 +19,7 @@ from crowdveil.detect.second_stage import (
     candidate_features,
     build_reader,
     feature_count,
+    neighbourhood,
     second_look,
 )
 from crowdveil.demo import make_crowd
@@ -76,6 +77,22 @@ def test_crops_are_centred_with_context_and_black_outside_the_image():
     assert crops.shape == (2, 3, 24, 24)
     assert crops[0].min() == 255  # 2× context of a centred box stays inside the image
     assert crops[1][:, :10, :10].max() == 0 and crops[1][:, -5:, -5:].min() == 255
+
+
+def test_a_neighbourhood_holds_its_box_with_context_and_says_where_it_lies():
+    rgb = np.arange(100 * 120 * 3, dtype=np.uint32).reshape(100, 120, 3).astype(np.uint8)
+    for box in ([40.3, 30.6, 60.2, 45.1], [-12.5, 80, 7.5, 110], [110, -5, 130, 20]):
+        canvas, (x1, y1, x2, y2) = neighbourhood(rgb, box, 2.5)
+        side = max(box[2] - box[0], box[3] - box[1]) * 2.5
+        assert canvas.shape[:2] == (y2 - y1, x2 - x1)
+        assert side <= x2 - x1 <= side + 2 and side <= y2 - y1 <= side + 2
+        assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]
+        # the canvas is the image where they overlap, black elsewhere
+        ix1, iy1, ix2, iy2 = max(0, x1), max(0, y1), min(120, x2), min(100, y2)
+        assert (canvas[iy1 - y1 : iy2 - y1, ix1 - x1 : ix2 - x1] == rgb[iy1:iy2, ix1:ix2]).all()
+        outside = np.ones(canvas.shape[:2], bool)
+        outside[iy1 - y1 : iy2 - y1, ix1 - x1 : ix2 - x1] = False
+        assert canvas[outside].max(initial=0) == 0
 
 
 def test_the_second_look_reads_big_candidates_again_sixteen_to_a_mosaic():

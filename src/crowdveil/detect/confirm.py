@@ -13,11 +13,11 @@ most faces are small.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..types import Detections, box_iou
 from .base import Detector
+from .second_stage import neighbourhood, resized
 
 __all__ = ["Confirmed", "confirmation_scores"]
 
@@ -45,17 +45,11 @@ CONFIRM_IOU = 0.3
 
 def _crop(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The find's neighbourhood at ``CONFIRM_CROP_PX`` (black outside the frame), and the find in its coordinates."""
+    canvas, (left, top, right, bottom) = neighbourhood(rgb, box, CONFIRM_CONTEXT)
+    kx, ky = CONFIRM_CROP_PX / (right - left), CONFIRM_CROP_PX / (bottom - top)
     x1, y1, x2, y2 = (float(v) for v in box)
-    side = max(x2 - x1, y2 - y1, 1.0) * CONFIRM_CONTEXT
-    left, top, size = int(round((x1 + x2 - side) / 2)), int(round((y1 + y2 - side) / 2)), max(1, int(round(side)))
-    h, w = rgb.shape[:2]
-    canvas = np.zeros((size, size, 3), np.uint8)
-    a, b, c, d = max(0, left), max(0, top), min(w, left + size), min(h, top + size)
-    if c > a and d > b:
-        canvas[b - top:d - top, a - left:c - left] = rgb[b:d, a:c]
-    k = CONFIRM_CROP_PX / size
-    crop = cv2.resize(canvas, (CONFIRM_CROP_PX, CONFIRM_CROP_PX), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
-    return crop, np.array([[(x1 - left) * k, (y1 - top) * k, (x2 - left) * k, (y2 - top) * k]], np.float32)
+    target = np.array([[(x1 - left) * kx, (y1 - top) * ky, (x2 - left) * kx, (y2 - top) * ky]], np.float32)
+    return resized(canvas, CONFIRM_CROP_PX), target
 
 
 def confirmation_scores(rgb: np.ndarray, boxes: np.ndarray, reader: Detector) -> np.ndarray:
