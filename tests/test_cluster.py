@@ -47,6 +47,9 @@ SMALL_STORE = 80 * 1024 * 1024
 def cluster():
     # Ray's sockets live under its temp dir: AF_UNIX paths must stay under 108 bytes.
     temp = tempfile.mkdtemp(prefix="cvr", dir="/tmp")
+    # Ray's Cluster writes the head's address into its *default* temp dir whatever temp_dir says,
+    # and fails where nothing has made that folder yet (a fresh machine).
+    os.makedirs(os.path.join(os.environ.get("RAY_TMPDIR", tempfile.gettempdir()), "ray"), exist_ok=True)
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "object_store_memory": SMALL_STORE, "include_dashboard": False, "temp_dir": temp})
     c.worker = c.add_node(num_cpus=1, object_store_memory=SMALL_STORE)
