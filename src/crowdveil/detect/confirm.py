@@ -75,12 +75,13 @@ class Confirmed(Detector):
     """``first``'s finds, less its big unsure ones that ``reader`` does not see a face at.
 
     ``scale``: how ``first`` resized the image (its finds' heights × ``scale``
-    are what it saw). The finds dropped are not painted; their count is not
-    kept: this detector says only where the faces are.
+    are what it saw); ``min_px``: the height, so seen, from which a find is
+    re-read. The finds dropped are not painted; their count is not kept:
+    this detector says only where the faces are.
     """
 
-    def __init__(self, first: Detector, reader: Detector, *, scale: float = 1.0) -> None:
-        self.first, self.reader, self.scale = first, reader, scale
+    def __init__(self, first: Detector, reader: Detector, *, scale: float = 1.0, min_px: int = CONFIRM_MIN_PX) -> None:
+        self.first, self.reader, self.scale, self.min_px = first, reader, scale, min_px
         self.name = f"{first.name}, big unsure finds confirmed by {reader.name}"
 
     @property
@@ -91,7 +92,7 @@ class Confirmed(Detector):
         found = self.first.detect(rgb)
         if not len(found):
             return found
-        asked = np.flatnonzero((found.height * self.scale >= CONFIRM_MIN_PX) & (found.score < CONFIRM_SURE)
+        asked = np.flatnonzero((found.height * self.scale >= self.min_px) & (found.score < CONFIRM_SURE)
                                & (found.kind == "face"))
         if not len(asked):
             return found
