@@ -98,7 +98,6 @@ def test_fast_photos_leave_the_coffee_cup_and_keep_the_face():
         assert len(found) == 1 and box_iou(np.array([face], np.float32), found.xyxy)[0, 0] > 0.5, found.xyxy
 
 
-
 def test_min_px_sets_the_height_from_which_finds_are_read_again():
     photo = np.zeros((400, 400, 3), np.uint8)
     eighty, hundred = [10, 10, 70, 90], [200, 200, 280, 300]
