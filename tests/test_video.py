@@ -764,7 +764,11 @@ def test_kept_audio_survives_a_gop_repair_unchanged(tmp_path):
     plain = anonymize_video(src, tmp_path / "plain.mp4", kept, detector=CenterFace(threshold=0.2), verifier=NoFaces())
     repaired = anonymize_video(src, tmp_path / "repaired.mp4", kept, detector=BlindOn(range(60, 64)),
                                verifier=CenterFace(threshold=0.2), tracker=TrackerSettings(lookahead=0, hold=0))
-    assert plain.passed and repaired.passed and repaired.video["gops_encoded_again"] == 1
+    # At 0.2 the verifier also finds slivers at the regions' edges on a few other frames (79 and 84
+    # here), near its threshold; one CI run (its machine busy) encoded two GOPs again, not one.
+    # The audio must come through however many GOPs were spliced.
+    assert plain.passed and repaired.passed and repaired.video["gops_encoded_again"] >= 1
+    assert {60, 61, 62, 63} <= set(repaired.video["repaired_frames"])
     audio = [_stream(ffprobe(tmp_path / name), "audio") for name in ("plain.mp4", "repaired.mp4")]
     assert audio[0]["start_time"] == audio[1]["start_time"] and audio[0]["duration_ts"] == audio[1]["duration_ts"]
 
