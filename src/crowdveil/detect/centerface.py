@@ -7,15 +7,13 @@ faces about 10 px tall.
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import make_session, run_large, session_key, without_arena
+from .onnx_session import make_session, run_large, session_key, shared_session, without_arena
 
 _STRIDE = 4
 _MULTIPLE = 32  # the network downsamples 32×: inputs are padded to a multiple
@@ -34,17 +32,11 @@ def _dynamic_input(model):
     return update_inputs_outputs_dims(model, inputs, outputs)
 
 
-_SESSIONS: dict[tuple, Any] = {}  # session_key(...) → onnxruntime.InferenceSession
-
-
 def _session(large: bool = False):
     # One session per process (and one more for large inputs, built on first use): loading
     # and rewriting the graph costs ~0.3 s.
-    key = (*session_key("centerface"), large)
-    if key not in _SESSIONS:
-        _SESSIONS[key] = make_session(weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input,
-                                      arena=not large)
-    return _SESSIONS[key]
+    return shared_session((*session_key("centerface"), large), lambda: make_session(
+        weights.load_verified(weights.CENTERFACE), rewrite=_dynamic_input, arena=not large))
 
 
 class CenterFace(Detector):

@@ -11,7 +11,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import DeviceUnavailable, ModelError
 
@@ -60,6 +60,22 @@ def current_device() -> str:
 def session_key(name: str) -> tuple:
     """The cache key of a detector's per-process session: a new device or thread count means a new session."""
     return (name, _settings.device, _settings.threads)
+
+
+_SHARED: dict[tuple, Any] = {}  # key → onnxruntime.InferenceSession
+_SHARED_LOCK = threading.RLock()
+
+
+def shared_session(key: tuple, build: Callable[[], Any]) -> Any:
+    """The process's one session for ``key``, made by ``build`` on first use and shared by every
+    thread (onnxruntime's run() is thread-safe): loading, hashing and rewriting a graph costs
+    tens to hundreds of milliseconds. ``key`` starts with ``session_key(name)`` where the
+    session should follow ``use_device``.
+    """
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = build()
+        return _SHARED[key]
 
 
 def providers_used() -> list[str]:

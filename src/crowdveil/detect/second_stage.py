@@ -20,8 +20,7 @@ training (``training/`` at the repository root) calls the same ones.
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -213,13 +212,9 @@ def resized(canvas: np.ndarray, size: int) -> np.ndarray:
 
 def candidate_crops(rgb: np.ndarray, boxes: np.ndarray, size: int = CROP_PX, context: float = CONTEXT) -> np.ndarray:
     """(N, 3, size, size) uint8: each box's ``neighbourhood`` at ``size`` px; all black where it lies outside the image."""
-    h, w = rgb.shape[:2]
     out = np.zeros((len(boxes), 3, size, size), np.uint8)
     for i, box in enumerate(np.asarray(boxes, np.float64).reshape(-1, 4)):
-        canvas, (sx1, sy1, sx2, sy2) = neighbourhood(rgb, box, context)
-        if min(w, sx2) <= max(0, sx1) or min(h, sy2) <= max(0, sy1):
-            continue
-        out[i] = resized(canvas, size).transpose(2, 0, 1)
+        out[i] = resized(neighbourhood(rgb, box, context)[0], size).transpose(2, 0, 1)
     return out
 
 
@@ -283,22 +278,15 @@ ENLARGED_VIEW = "yunet-2x"
 ENLARGED_SURE = {12: 0.2, 24: 0.35}
 
 
-_SESSIONS: dict[tuple, Any] = {}  # (session_key, weight file) → onnxruntime.InferenceSession
-_LOCK = threading.Lock()
-
-
 def _classifier_session(model):
     # One per process and weight file, as for the detectors: a file's first photo otherwise paid
     # for reading, hashing and loading the network again (~15-40 ms), and every file a batch or the
     # studio runs builds its own detector.
     from . import weights
-    from .onnx_session import make_session, session_key
+    from .onnx_session import make_session, session_key, shared_session
 
-    with _LOCK:
-        key = (*session_key("candidate-classifier"), model.relative_path, model.sha256)
-        if key not in _SESSIONS:
-            _SESSIONS[key] = make_session(weights.load_verified(model))
-        return _SESSIONS[key]
+    key = (*session_key("candidate-classifier"), model.relative_path, model.sha256)
+    return shared_session(key, lambda: make_session(weights.load_verified(model)))
 
 
 class SecondStage(Detector):

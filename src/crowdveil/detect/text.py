@@ -17,15 +17,13 @@ enclosing them, so a line cut by a tile border is still covered whole.
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 
 from ..types import Detections
 from . import weights
 from .base import Detector, rescale
-from .onnx_session import make_session
+from .onnx_session import make_session, shared_session
 from .tiling import small_face_scale, tile_origins
 
 KIND = "text"
@@ -40,15 +38,8 @@ PIXEL_THRESHOLD = 0.3
 REGION_THRESHOLD = 0.5
 UNCLIP_RATIO = 1.6
 MIN_SIDE = 3  # map pixels; thinner parts are noise
-_LOCK = threading.Lock()
-_SESSIONS: dict[str, object] = {}
-
-
 def _session():
-    with _LOCK:
-        if "ppocr" not in _SESSIONS:
-            _SESSIONS["ppocr"] = make_session(weights.load_verified(weights.PPOCR_TEXT_DET))
-        return _SESSIONS["ppocr"]
+    return shared_session(("ppocr",), lambda: make_session(weights.load_verified(weights.PPOCR_TEXT_DET)))
 
 
 def regions_from_probability(prob: np.ndarray, threshold: float = PIXEL_THRESHOLD,

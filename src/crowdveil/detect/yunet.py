@@ -13,22 +13,17 @@ and its session is thread-safe, so worker threads share one.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import cv2
 import numpy as np
 
 from ..types import Detections
 from . import weights
 from .base import Detector, mirrored_name, rescale, unmirrored
-from .onnx_session import make_session, run_large, session_key, without_arena
+from .onnx_session import make_session, run_large, session_key, shared_session, without_arena
 
 _STRIDES = (8, 16, 32)
 _MULTIPLE = 32  # inputs are padded (right, bottom) to a multiple of the largest stride
 _TOP_K = 5000
-_LOCK = threading.Lock()
-_SESSIONS: dict[tuple, Any] = {}  # session_key(...) → onnxruntime.InferenceSession
 
 
 def _dynamic_input(model):
@@ -43,13 +38,9 @@ def _dynamic_input(model):
 
 
 def _session(large: bool = False):
-    # One session per process (and one more for large inputs, built on first use), shared by
-    # every thread (onnxruntime's run() is thread-safe).
-    with _LOCK:
-        key = (*session_key("yunet"), large)
-        if key not in _SESSIONS:
-            _SESSIONS[key] = make_session(weights.load_verified(weights.YUNET), rewrite=_dynamic_input, arena=not large)
-        return _SESSIONS[key]
+    # One session per process (and one more for large inputs, built on first use).
+    return shared_session((*session_key("yunet"), large), lambda: make_session(
+        weights.load_verified(weights.YUNET), rewrite=_dynamic_input, arena=not large))
 
 
 class YuNet(Detector):
