@@ -2,7 +2,8 @@
 
 Inside a round, lines wait in memory; at its end they go out in one write and
 one fsync, before any worker is told they are recorded. Outside a round
-(the local runner) every line is written and fsync'd at once.
+(the local runner) every line is written and fsync'd at once. And what makes a line
+of an earlier run count as done (``settings_digest``).
 """
 
 from __future__ import annotations
@@ -74,3 +75,16 @@ def test_output_names_are_the_same_as_pathlib_gives(tmp_path, name):
         manifest = Manifest(folder, Config())
         for output in (f"{folder}/{name}", Path(f"{folder}/{name}"), f"/elsewhere/{name}"):
             assert manifest._rel(output) == relative_name(folder, Path(output))
+
+
+def test_work_done_with_other_weights_is_not_done(monkeypatch):
+    import dataclasses
+
+    from crowdveil.detect import weights
+    from crowdveil.runner.manifest import settings_digest
+
+    before = settings_digest(Config())
+    assert settings_digest(Config(overwrite=True)) == before  # overwriting changes no output byte
+    retrained = dataclasses.replace(weights.CANDIDATE_CLASSIFIER, sha256="0" * 64)
+    monkeypatch.setattr(weights, "ALL", tuple(retrained if w is weights.CANDIDATE_CLASSIFIER else w for w in weights.ALL))
+    assert settings_digest(Config()) != before

@@ -79,19 +79,51 @@ def background_region(shape: tuple[int, int], gt_xyxy: np.ndarray, rng: np.rando
     return best
 
 
+# Each cut is read twice: as it is, and its centre half enlarged 2× to the cut's size. The
+# enlarged one is the same background through a longer lens (a flower macro, a wisteria up
+# close): petals, leaves and texture at the sizes faces come in, which the crowds' own
+# backgrounds, far away behind the people, rarely show.
+BACKGROUND_SCALES = (1, 2)
+
+
+def background_name(relpath: str, scale: int) -> str:
+    name = cache_name(relpath)
+    return name if scale == 1 else name[: -len(".npz")] + f"@{scale}x.npz"
+
+
+def background_cut(rgb: np.ndarray, region, scale: int) -> np.ndarray:
+    """``region`` of ``rgb``; for ``scale`` > 1, its centre 1/``scale`` enlarged back to the region's size."""
+    import cv2
+
+    x1, y1, x2, y2 = (int(v) for v in region)
+    w, h = x2 - x1, y2 - y1
+    cw, ch = max(1, w // scale), max(1, h // scale)
+    cx, cy = x1 + (w - cw) // 2, y1 + (h - ch) // 2
+    cut = rgb[cy : cy + ch, cx : cx + cw]
+    if scale != 1:
+        cut = cv2.resize(cut, (cw * scale, ch * scale), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(cut)
+
+
 def extract_background(root: Path, cache: Path, seed: int = 0) -> None:
-    """Candidates of each image's background region (``background_region``) into ``cache``."""
+    """Candidates of each image's background region (``background_region``), at each of
+    ``BACKGROUND_SCALES``, into ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     detector = build_candidates()
+    started = time.perf_counter()
     for n, (path, image) in enumerate(load_wider(root)):
-        target = cache / cache_name(image.relpath)
-        if target.exists():
+        targets = {scale: cache / background_name(image.relpath, scale) for scale in BACKGROUND_SCALES}
+        if all(t.exists() for t in targets.values()):
             continue
         rgb = read_rgb(path)
+        # the region is drawn from the image's index alone, so every scale cuts the same one
         region = background_region(rgb.shape[:2], image.xyxy, np.random.default_rng([seed, n]))
-        if region is None:
-            np.savez(target, region=np.zeros(0, np.int64))
-            continue
-        x1, y1, x2, y2 = region
-        save_candidates(target, detector.detect(np.ascontiguousarray(rgb[y1:y2, x1:x2])), region=np.array(region))
-
+        for scale, target in targets.items():
+            if target.exists():
+                continue
+            if region is None:
+                np.savez(target, region=np.zeros(0, np.int64))
+                continue
+            save_candidates(target, detector.detect(background_cut(rgb, region, scale)), region=np.array(region))
+        if (n + 1) % 100 == 0:
+            print(f"background {n + 1} {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)

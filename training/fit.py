@@ -22,7 +22,7 @@ from crowdveil.bench.wider import load_wider
 from crowdveil.detect.registry import CANDIDATE_VIEWS
 from crowdveil.detect.second_stage import CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader, classifier_inputs
 from crowdveil.types import Detections
-from .candidates import cache_name, read_rgb
+from .candidates import BACKGROUND_SCALES, background_cut, background_name, cache_name, read_rgb
 from .labels import FACE, IGNORED, label_candidates
 
 
@@ -44,8 +44,9 @@ def load_samples(root: Path, cache: Path, background: Path | None = None) -> Sam
     """Crops, features and labels of every cached candidate of ``root``'s images.
 
     With ``background`` (``candidates.extract_background``'s cache), each
-    image's people-free cut adds its candidates, all labelled not a face,
-    counted as the same image (held out with it).
+    image's people-free cut, at each of ``BACKGROUND_SCALES``, adds its
+    candidates, all labelled not a face, counted as the same image (held out
+    with it).
     """
     crops, feats, labels, image = [], [], [], []
     items = load_wider(root)
@@ -57,12 +58,12 @@ def load_samples(root: Path, cache: Path, background: Path | None = None) -> Sam
         z = np.load(cached)
         rgb = read_rgb(path)
         scenes = [(rgb, z, wider.xyxy)]
-        cut = background / cache_name(wider.relpath) if background is not None else None
-        if cut is not None and cut.exists():
-            zb = np.load(cut)
-            if len(zb["region"]):
-                x1, y1, x2, y2 = zb["region"]
-                scenes.append((np.ascontiguousarray(rgb[y1:y2, x1:x2]), zb, np.zeros((0, 4), np.float32)))
+        for scale in BACKGROUND_SCALES if background is not None else ():
+            cut = background / background_name(wider.relpath, scale)
+            if cut.exists():
+                zb = np.load(cut)
+                if len(zb["region"]):
+                    scenes.append((background_cut(rgb, zb["region"], scale), zb, np.zeros((0, 4), np.float32)))
         for pixels, found, faces in scenes:
             if not len(found["xyxy"]):
                 continue

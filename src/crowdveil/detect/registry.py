@@ -80,7 +80,7 @@ VIDEO_SIZE_LADDER = {48: 0.4, 96: 0.5}
 
 # Photo presets: the score that decides what is painted: the second-stage classifier's
 # probability for ``default``, YuNet's score for ``fast``; ``Config.threshold`` overrides it.
-PHOTO_THRESHOLDS = {"default": 0.03, "fast": 0.3}
+PHOTO_THRESHOLDS = {"default": 0.02, "fast": 0.3}
 VERIFY_YUNET_THRESHOLD = 0.5
 # ``fast`` photos: YuNet's unsure finds from this height (in the photo's pixels, at least what
 # YuNet saw) are kept only where CenterFace confirms them, the detector's and the verifier's

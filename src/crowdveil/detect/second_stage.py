@@ -265,9 +265,9 @@ MAX_ENCLOSE_GROWTH = 0.5
 # face that big is proposed by several views, so one doubtful box less rarely exposes it.
 # Under 16 px the classifier sees least and is least sure of real faces: half the threshold.
 # Chosen on the benchmark's crowds and people-free photos (the classifier itself never saw
-# them), from the curve in the README: at 0.03 this ladder leaves 0.9 % of faces ≥ 16 px
-# exposed (1.3 % of those ≥ 32 px) for 11.2 % collateral, where a flat 0.03 leaves 0.9 % (1.1 %)
-# for 16.7 % (and paints 10.4 % of a people-free photo, against 2.7 %).
+# them), from the curve in the README: at 0.02 this ladder leaves 0.8 % of faces ≥ 16 px
+# exposed (1.2 % of those ≥ 32 px) for 11.8 % collateral, where a flat 0.02 leaves 0.7 % (1.0 %)
+# for 18.1 % (and paints 11.6 % of a people-free photo, against 2.5 %).
 SIZE_LADDER = {0: 0.5, 16: 1.0, 32: 2.5, 128: 10.0}
 # Recall first where the classifier sees least: a small candidate that the enlarged YuNet view
 # scores this high is painted whatever the classifier says ({max height px: score}; the gates

@@ -103,10 +103,15 @@ def source_digest(src: Path) -> str:
 
 
 def settings_digest(config: Config) -> str:
-    """Settings that change the output bytes, plus the version (a newer
-    detector should redo the work). ``overwrite`` does not change them."""
+    """Settings that change the output bytes, plus the version and the sha256 of every weight file
+    (a newer detector should redo the work). ``overwrite`` does not change them."""
+    from ..detect.weights import ALL as WEIGHTS
+
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "overwrite"}
-    text = json.dumps({"settings": settings, "version": __version__}, sort_keys=True, default=str)
+    # A retrained classifier ships between versions (and a source checkout runs whatever it
+    # holds): work done with other weights is not done.
+    weights = {w.name: w.sha256 for w in WEIGHTS}
+    text = json.dumps({"settings": settings, "version": __version__, "weights": weights}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
