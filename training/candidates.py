@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from crowdveil.bench.wider import load_wider
@@ -93,8 +94,6 @@ def background_name(relpath: str, scale: int) -> str:
 
 def background_cut(rgb: np.ndarray, region, scale: int) -> np.ndarray:
     """``region`` of ``rgb``; for ``scale`` > 1, its centre 1/``scale`` enlarged back to the region's size."""
-    import cv2
-
     x1, y1, x2, y2 = (int(v) for v in region)
     w, h = x2 - x1, y2 - y1
     cw, ch = max(1, w // scale), max(1, h // scale)
