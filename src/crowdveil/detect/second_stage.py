@@ -50,15 +50,20 @@ def view_scores(candidates: Detections, views: Sequence[str]) -> np.ndarray:
         return out
     index = {name: i for i, name in enumerate(views)}
     view_of = np.array([index.get(str(s), -1) for s in candidates.source], np.int64)
+    # Rows a band of the photo at a time (sorted by their top edge), each against only the boxes
+    # that reach into its band: boxes that do not overlap have IoU 0, so the result is that of
+    # every row against every box, at a fraction of the work on a crowd of thousands.
+    order = np.argsort(candidates.xyxy[:, 1], kind="stable")
+    y1, y2 = candidates.xyxy[:, 1], candidates.xyxy[:, 3]
     for start in range(0, n, _CHUNK):
-        rows = slice(start, min(n, start + _CHUNK))
-        iou = box_iou(candidates.xyxy[rows], candidates.xyxy)
-        agree = iou >= AGREE_IOU
+        rows = order[start : start + _CHUNK]
+        cols = np.flatnonzero((y1 < y2[rows].max()) & (y2 > y1[rows].min()))
+        agree = box_iou(candidates.xyxy[rows], candidates.xyxy[cols]) >= AGREE_IOU
+        col_view, col_score = view_of[cols], candidates.score[cols]
         for v in range(len(views)):
-            cols = view_of == v
-            if cols.any():
-                scores = np.where(agree[:, cols], candidates.score[cols][None, :], 0.0)
-                out[rows, v] = scores.max(axis=1)
+            mine = col_view == v
+            if mine.any():
+                out[rows, v] = np.where(agree[:, mine], col_score[mine][None, :], 0.0).max(axis=1)
     return out
 
 
@@ -101,7 +106,9 @@ def candidate_features(candidates: Detections, views: Sequence[str]) -> np.ndarr
         nearest = np.empty(n, np.float32)
         for start in range(0, n, _CHUNK):
             rows = slice(start, min(n, start + _CHUNK))
-            d = ((centres[rows, None, :] - cc[None, :, :]) ** 2).sum(-1)
+            dx = centres[rows, None, 0] - cc[None, :, 0]
+            dy = centres[rows, None, 1] - cc[None, :, 1]
+            d = dx * dx + dy * dy
             # a confident candidate is not its own neighbour
             d[d < 1e-6] = np.inf
             j = d.argmin(axis=1)

