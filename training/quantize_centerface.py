@@ -7,8 +7,8 @@ quantized by onnxruntime (per-channel int8 weights, uint8 activations,
 QLinearConv) with activation ranges measured on ``CALIBRATION_IMAGES`` of
 the training images only (each range the mean of the images' minima and
 maxima: the overall extremes, one outlier image's, cost the small faces
-more resolution: 84 % of those of 10-15 px proposed instead of 85 %). The first convolution (it reads the raw 0-255
-pixels) and the decoder and heads (``FLOAT_FROM_NODE`` on: the upsampling
+more resolution: 84 % of those of 10-15 px proposed instead of 85 %). The
+first convolution (it reads the raw 0-255 pixels) and the decoder and heads (``FLOAT_FROM_NODE`` on: the upsampling
 path and the heat map whose low scores the candidates are cut at) stay in
 float: quantized too, the heat map's scores moved by up to 0.3 and the
 network lost faces it had scored 0.2 or more. As quantized, it reads a
@@ -26,7 +26,6 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 CALIBRATION_IMAGES = 48
 FLOAT_NODES_BEFORE = 2  # the first convolution and its ReLU
@@ -43,25 +42,15 @@ def calibration_files(root: Path, count: int = CALIBRATION_IMAGES) -> list[Path]
     return files[7::step][:count]
 
 
-def network_input(path: Path) -> np.ndarray:
-    """The blob ``CenterFace.detect`` feeds for a photo at scale 1: RGB 0-255, zero-padded to a multiple of 32."""
-    from PIL import Image
-
-    rgb = np.asarray(Image.open(path).convert("RGB"))
-    ih, iw = rgb.shape[:2]
-    ph, pw = -(-ih // 32) * 32, -(-iw // 32) * 32
-    blob = np.zeros((1, 3, ph, pw), np.float32)
-    blob[0, :, :ih, :iw] = rgb.transpose(2, 0, 1)
-    return blob
-
-
 def quantize(data: Path, out: Path) -> str:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from crowdveil.detect import weights
-    from crowdveil.detect.centerface import _dynamic_input
+    from crowdveil.detect.centerface import _dynamic_input, network_input
+
+    from .candidates import read_rgb
 
     files = calibration_files(data)
 
@@ -71,7 +60,7 @@ def quantize(data: Path, out: Path) -> str:
 
         def get_next(self):
             path = next(self.queue, None)
-            return None if path is None else {"input.1": network_input(path)}
+            return None if path is None else {"input.1": network_input(read_rgb(path))}
 
     with tempfile.TemporaryDirectory() as tmp:
         dynamic, prepared = Path(tmp, "dynamic.onnx"), Path(tmp, "prepared.onnx")

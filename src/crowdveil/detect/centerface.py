@@ -41,6 +41,16 @@ def _session(weight: weights.WeightFile = weights.CENTERFACE, large: bool = Fals
         weights.load_verified(weight), rewrite=rewrite, arena=not large))
 
 
+def network_input(rgb: np.ndarray, *, mirror: bool = False) -> np.ndarray:
+    """The network's input for ``rgb`` (HWC, 0-255): NCHW float32, ``mirror``ed if asked, zero-padded
+    (not stretched) to a multiple of 32 so the box scale stays exact."""
+    ih, iw = rgb.shape[:2]
+    ph, pw = -(-ih // _MULTIPLE) * _MULTIPLE, -(-iw // _MULTIPLE) * _MULTIPLE
+    blob = np.zeros((1, 3, ph, pw), np.float32)
+    blob[0, :, :ih, :iw] = (rgb[:, ::-1] if mirror else rgb).transpose(2, 0, 1)
+    return blob
+
+
 class CenterFace(Detector):
     """CenterFace at one input scale.
 
@@ -75,13 +85,11 @@ class CenterFace(Detector):
         h, w = rgb.shape[:2]
         rgb = rescale(rgb, self.scale)
         ih, iw = rgb.shape[:2]
-        ph, pw = -(-ih // _MULTIPLE) * _MULTIPLE, -(-iw // _MULTIPLE) * _MULTIPLE
-        # Pad (not stretch) to a multiple of 32 so the box scale stays exact.
-        blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :ih, :iw] = (rgb[:, ::-1] if self.mirror else rgb).transpose(2, 0, 1)
+        blob = network_input(rgb, mirror=self.mirror)
         names, feeds = ["537", "538", "539", "540"], {"input.1": blob}
+        input_pixels = blob.shape[2] * blob.shape[3]
         del blob
-        if without_arena(ph * pw):
+        if without_arena(input_pixels):
             heat, size, offset, _landmarks = run_large(_session(self.weight, large=True), names, feeds)
         else:
             heat, size, offset, _landmarks = self._sess.run(names, feeds)

