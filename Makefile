@@ -48,13 +48,14 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(VENV)/bin/crowdveil bench photos
 
-# Reproduce the shipped quantized CenterFace and second-stage classifier from
-# ../shared/data/wider_other (src/crowdveil/detect/models/README.md); the classifier's
+# Reproduce the shipped quantized CenterFace, second-stage classifier and its closer look from
+# ../shared/data/wider_other (src/crowdveil/detect/models/README.md); the classifiers'
 # candidates (from the float CenterFace) are cached in build/candidates.
 train: $(STAMP)
 	$(PY) -m pip install -q -e '.[train]'
 	$(PY) -m training.quantize_centerface --data ../shared/data/wider_other
 	$(PY) -m training --data ../shared/data/wider_other --cache build/candidates
+	$(PY) -m training --closer --epochs 8 --data ../shared/data/wider_other --cache build/candidates
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

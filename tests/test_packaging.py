@@ -159,8 +159,9 @@ def test_the_wheel_holds_the_package_with_its_data_and_licences(built):
     top = {n.split("/")[0] for n in names}
     assert top == {"crowdveil", info}, f"the wheel installs more than crowdveil: {sorted(top)}"
     assert not {n for n in names if Path(n).suffix.lower() in MEDIA}
-    classifier = zipfile.ZipFile(wheel).read("crowdveil/detect/models/candidate_classifier.onnx")
-    assert hashlib.sha256(classifier).hexdigest() == weights.CANDIDATE_CLASSIFIER.sha256
+    for shipped in (weights.CANDIDATE_CLASSIFIER, weights.CLOSER_LOOK):
+        raw = zipfile.ZipFile(wheel).read(f"crowdveil/{shipped.relative_path}")
+        assert hashlib.sha256(raw).hexdigest() == shipped.sha256
 
 
 def test_the_sdist_holds_the_source_and_licences_but_no_tests_or_data(built):

@@ -12,10 +12,16 @@ from skimage import data as skdata
 from crowdveil.detect import weights
 from crowdveil.detect.registry import CANDIDATE_VIEWS, build_candidates, build_detector
 from crowdveil.detect.second_stage import (
+    CLOSER_CROP_PX,
+    CLOSER_MAX_PX,
+    CLOSER_MIN_PX,
     MAX_ENCLOSE_GROWTH,
     Candidates,
     SecondStage,
+    _run_classifier,
     candidate_crops,
+    closer_crops,
+    closer_rows,
     candidate_features,
     build_reader,
     feature_count,
@@ -24,7 +30,7 @@ from crowdveil.detect.second_stage import (
 )
 from crowdveil.demo import make_crowd
 from crowdveil.errors import ModelError
-from crowdveil.types import Detections, box_coverage
+from crowdveil.types import Detections, box_coverage, box_iou
 
 from PIL import Image
 
@@ -54,6 +60,49 @@ def test_a_missing_classifier_file_is_a_model_error_that_says_what_to_do():
     with pytest.raises(ModelError) as info:
         SecondStage(build_candidates(), 0.1, model=absent)
     assert "reinstall" in info.value.hint.lower()
+
+
+def test_the_closer_look_ships_inside_the_package_is_small_and_the_default_reads_it(second_stage):
+    raw = weights.load_verified(weights.CLOSER_LOOK)
+    assert 10_000 < len(raw) <= 2_000_000
+    assert second_stage.models["closer_look.onnx (crowdveil)"] == weights.CLOSER_LOOK.sha256
+
+
+def test_closer_look_weights_with_another_digest_are_refused():
+    tampered = dataclasses.replace(weights.CLOSER_LOOK, sha256="0" * 64)
+    with pytest.raises(ModelError, match="expected 0000"):
+        SecondStage(build_candidates(), 0.1, closer=tampered)
+
+
+def test_the_closer_look_reads_the_big_candidates_at_64_px_with_the_same_context():
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    rgb[90:110, 90:110] = 255  # a white 20-px square inside a 40-px box: the centre half of its crop
+    boxes = Detections.from_boxes([[80, 80, 120, 120], [10, 10, 20, 20], [0, 0, 24, 24], [0, 0, 150, 150]])
+    # the huge one keeps the first network's answer (read closer, enlarged close-ups lost faces)
+    assert closer_rows(boxes).tolist() == [0, 2] and (CLOSER_MIN_PX, CLOSER_MAX_PX) == (24, 128)
+    assert closer_rows(boxes, every_size=True).tolist() == [0, 2, 3]
+    crops = closer_crops(rgb, boxes.xyxy[closer_rows(boxes)])
+    assert crops.shape == (2, 3, CLOSER_CROP_PX, CLOSER_CROP_PX) == (2, 3, 64, 64)
+    white = np.argwhere(crops[0, 0] > 127)  # 2× context: the 20 px of an 80-px square at 64 px is 16 px
+    assert 15 <= white[:, 0].max() - white[:, 0].min() + 1 <= 17 and abs(white.mean() - 31.5) < 1
+
+
+def test_the_closer_look_keeps_a_real_face_and_turns_down_a_table_and_a_cup(second_stage):
+    photo = skdata.coffee().copy()
+    photo[40:200, 420:540] = np.asarray(Image.fromarray(astronaut_face()).resize((120, 160)))
+    proposed = second_stage.candidates.detect(photo)
+    face = proposed[box_iou(proposed.xyxy, np.array([[420, 40, 540, 200]], np.float32))[:, 0] >= 0.3]
+    # 48-px boxes over the cup, saucer and table, as a lone CenterFace view proposes them
+    grid = [[x, y, x + 48, y + 48] for x in range(10, 380, 60) for y in range(10, 350, 60)]
+    elsewhere = Detections.from_boxes(grid, score=[0.06] * len(grid), source=["centerface"] * len(grid))
+    candidates = Detections.merge([face, elsewhere])
+    p, features = second_stage.probabilities(photo, candidates)
+    rows = closer_rows(candidates)
+    assert len(face) and rows.tolist() == list(range(len(candidates)))  # all of them 24-127 px
+    closer = _run_classifier(second_stage._closer_sess, closer_crops(photo, candidates.xyxy[rows]), features[rows])
+    assert np.array_equal(p, closer)  # its answer is the one they are judged by
+    assert (closer[: len(face)] >= 0.9).all(), closer[: len(face)]
+    assert np.median(closer[len(face):]) < 0.03 and closer[len(face):].max() < 0.2, closer[len(face):]
 
 
 def test_features_say_which_views_agree_and_how_big_a_box_is_beside_its_neighbours():

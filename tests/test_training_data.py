@@ -37,3 +37,25 @@ def test_the_enlarged_cut_is_the_centre_of_the_same_region_at_twice_the_size():
 def test_each_scale_has_its_own_cache_file_and_the_plain_one_keeps_the_image_name():
     names = {background_name("0--Parade/0_Parade_1.jpg", s) for s in BACKGROUND_SCALES}
     assert names == {"0--Parade__0_Parade_1.npz", "0--Parade__0_Parade_1@2x.npz"}
+
+
+def test_the_closer_look_learns_from_the_big_candidates_only_at_its_own_crop_size(tmp_path):
+    from helpers import face_on_background
+
+    from crowdveil.bench.wider import write_wider
+    from crowdveil.detect.second_stage import CLOSER_CROP_PX, CLOSER_MIN_PX, LOG_HEIGHT_COLUMN
+    from training.candidates import extract
+    from training.fit import load_samples
+    from training.labels import FACE
+
+    pixels, boxes = face_on_background(640, 480, faces=((300, 200, 90), (80, 60, 20)))
+    xywh = [(int(x1), int(y1), int(x2 - x1), int(y2 - y1)) for x1, y1, x2, y2 in boxes]
+    write_wider(tmp_path / "wider", [("0--Parade/0_Parade_1.jpg", pixels, xywh)])
+    extract(tmp_path / "wider", tmp_path / "cache")
+    every = load_samples(tmp_path / "wider", tmp_path / "cache")
+    closer = load_samples(tmp_path / "wider", tmp_path / "cache", closer=True)
+    heights = 2.0 ** every.features[:, LOG_HEIGHT_COLUMN]
+    assert 0 < len(closer.labels) == int((heights >= CLOSER_MIN_PX - 1e-3).sum()) < len(every.labels)
+    assert closer.crops.shape[1:] == (3, CLOSER_CROP_PX, CLOSER_CROP_PX) and closer.crops.dtype == np.uint8
+    assert (2.0 ** closer.features[:, LOG_HEIGHT_COLUMN] >= CLOSER_MIN_PX - 1e-3).all()
+    assert (closer.labels == FACE).any()  # the 90-px face is among them

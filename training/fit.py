@@ -20,7 +20,8 @@ import numpy as np
 
 from crowdveil.bench.wider import load_wider
 from crowdveil.detect.registry import CANDIDATE_VIEWS
-from crowdveil.detect.second_stage import CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader, classifier_inputs
+from crowdveil.detect.second_stage import (CLOSER_CROP_PX, CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader,
+                                           classifier_inputs, closer_crops, closer_rows)
 from crowdveil.types import Detections
 from .candidates import BACKGROUND_SCALES, background_cut, background_name, cache_name, read_rgb
 from .labels import FACE, IGNORED, label_candidates
@@ -40,13 +41,14 @@ class Samples:
     image: np.ndarray  # (N,) int32, which image each came from
 
 
-def load_samples(root: Path, cache: Path, background: Path | None = None) -> Samples:
+def load_samples(root: Path, cache: Path, background: Path | None = None, *, closer: bool = False) -> Samples:
     """Crops, features and labels of every cached candidate of ``root``'s images.
 
     With ``background`` (``candidates.extract_background``'s cache), each
     image's people-free cut, at each of ``BACKGROUND_SCALES``, adds its
     candidates, all labelled not a face, counted as the same image (held out
-    with it).
+    with it). With ``closer``, only the candidates the closer look reads
+    (``second_stage.closer_rows``), with its crops (``closer_crops``).
     """
     crops, feats, labels, image = [], [], [], []
     items = load_wider(root)
@@ -69,14 +71,20 @@ def load_samples(root: Path, cache: Path, background: Path | None = None) -> Sam
                 continue
             cands = Detections.from_boxes(found["xyxy"], found["score"], source=[CANDIDATE_VIEWS[v] for v in found["view"]])
             c, f = classifier_inputs(pixels, cands, CANDIDATE_VIEWS, reader)
+            label = label_candidates(cands.xyxy, both_networks(f, CANDIDATE_VIEWS), faces)
+            if closer:
+                rows = closer_rows(cands, every_size=True)
+                c, f, label = closer_crops(pixels, cands.xyxy[rows]), f[rows], label[rows]
             crops.append(c)
             feats.append(f)
-            labels.append(label_candidates(cands.xyxy, both_networks(f, CANDIDATE_VIEWS), faces))
-            image.append(np.full(len(cands), n, np.int32))
+            labels.append(label)
+            image.append(np.full(len(f), n, np.int32))
     return Samples(np.concatenate(crops), np.concatenate(feats), np.concatenate(labels), np.concatenate(image))
 
 
-def build_model(n_features: int, mean: np.ndarray, std: np.ndarray):
+def build_model(n_features: int, mean: np.ndarray, std: np.ndarray, crop_px: int = CROP_PX):
+    """The classifier for ``crop_px`` crops: the closer look's (``CLOSER_CROP_PX``) has one
+    pooling more, so both end on the same 4 × 4 grid before the average."""
     import torch
     from torch import nn
 
@@ -87,8 +95,10 @@ def build_model(n_features: int, mean: np.ndarray, std: np.ndarray):
             def block(cin, cout):
                 return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
+            extra = [nn.MaxPool2d(2)] * int(np.log2(crop_px // CROP_PX))
             self.crop = nn.Sequential(block(3, 24), nn.MaxPool2d(2), block(24, 48), nn.MaxPool2d(2), block(48, 64),
-                                      nn.MaxPool2d(2), block(64, 96), block(96, 96), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                                      nn.MaxPool2d(2), block(64, 96), *extra, block(96, 96), nn.AdaptiveAvgPool2d(1),
+                                      nn.Flatten())
             self.features = nn.Sequential(nn.Linear(n_features, 32), nn.ReLU())
             self.head = nn.Sequential(nn.Linear(96 + 32, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 1))
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
@@ -132,7 +142,7 @@ def fit(samples: Samples, *, epochs: int = 6, seed: int = 0, log=print):
     train = ~val & (samples.labels != IGNORED)
     mean = samples.features[train].mean(axis=0)
     std = np.maximum(samples.features[train].std(axis=0), 0.1)  # a near-constant feature is not magnified
-    model = build_model(samples.features.shape[1], mean, std)
+    model = build_model(samples.features.shape[1], mean, std, samples.crops.shape[-1])
     crops = torch.from_numpy(samples.crops)
     feats = torch.from_numpy(samples.features)
     target = torch.from_numpy((samples.labels == FACE).astype(np.float32))
@@ -186,12 +196,12 @@ def held_out_table(p: np.ndarray, labels: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def export(model, path: Path, n_features: int) -> str:
+def export(model, path: Path, n_features: int, crop_px: int = CROP_PX) -> str:
     """Write the ONNX file; returns its sha256."""
     import torch
 
     wrapped = _with_probabilities(model).eval()
-    crops = torch.zeros(2, 3, CROP_PX, CROP_PX)
+    crops = torch.zeros(2, 3, crop_px, crop_px)
     feats = torch.zeros(2, n_features)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(wrapped, (crops, feats), str(path), input_names=["crops", "features"], output_names=["face"],
@@ -209,7 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path("build/candidates"), help="candidate cache folder")
     parser.add_argument("--background-cache", type=Path, default=Path("build/background"),
                         help="cache of the candidates in each image's people-free cut")
-    parser.add_argument("--out", type=Path, default=Path("src/crowdveil/detect/models/candidate_classifier.onnx"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="ONNX file to write (default: the shipped one, models/candidate_classifier.onnx, "
+                             "or with --closer models/closer_look.onnx)")
+    parser.add_argument("--closer", action="store_true",
+                        help="train the closer look (big candidates, 64-px crops) instead of the classifier")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -219,11 +233,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("wider_protest is the benchmark: train on other images (wider_other)")
     extract(args.data, args.cache)
     extract_background(args.data, args.background_cache)
-    samples = load_samples(args.data, args.cache, args.background_cache)
+    out = args.out or Path("src/crowdveil/detect/models") / ("closer_look.onnx" if args.closer else
+                                                              "candidate_classifier.onnx")
+    samples = load_samples(args.data, args.cache, args.background_cache, closer=args.closer)
     model, (p, labels) = fit(samples, epochs=args.epochs, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
-    digest = export(model, args.out, samples.features.shape[1])
+    digest = export(model, out, samples.features.shape[1], CLOSER_CROP_PX if args.closer else CROP_PX)
     print(held_out_table(p, labels))
-    print(json.dumps({"onnx": str(args.out), "sha256": digest, "bytes": args.out.stat().st_size}))
+    print(json.dumps({"onnx": str(out), "sha256": digest, "bytes": out.stat().st_size}))
 
 
 if __name__ == "__main__":

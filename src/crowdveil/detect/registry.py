@@ -172,7 +172,9 @@ def build_detector(preset: str = "default", threshold: float | None = None) -> D
     t = PHOTO_THRESHOLDS[preset] if threshold is None else threshold
     if preset == "fast":
         return _confirmed(_yunet(t), 1.0, FAST_CONFIRM_MIN_PX)
-    return SecondStage(build_candidates(), t)
+    from . import weights
+
+    return SecondStage(build_candidates(), t, closer=weights.CLOSER_LOOK)
 
 
 def build_verifier(preset: str = "default", threshold: float | None = None) -> Detector:

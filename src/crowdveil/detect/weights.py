@@ -87,6 +87,20 @@ CANDIDATE_CLASSIFIER = WeightFile(
             "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
 )
 
+# The second stage's closer look, trained the same way (``python -m training --closer``): it reads
+# the candidates of 24 px or more again at 64 px (``second_stage.CLOSER_MIN_PX``).
+CLOSER_LOOK = WeightFile(
+    name="closer-look",
+    package="crowdveil",
+    relative_path="detect/models/closer_look.onnx",
+    sha256="968d4ffb4274d06b903a5f1b580aec785223b9be9d3e6beaa7d5ab7a82c85a40",
+    install_hint=SHIPPED_HINT,
+    licence="Apache-2.0 (the project's own weights)",
+    origin=("trained by the crowdveil project (training/, detect/models/README.md) on the WIDER FACE "
+            "validation images of 51 event classes outside the benchmark (Yang, Luo, Loy, Tang, CVPR 2016; "
+            "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
+)
+
 # CenterFace quantized to 8 bits by this project (``python -m training.quantize_centerface``:
 # onnxruntime's static quantization, ranges measured on training images only), shipped inside
 # the crowdveil package: the default photo preset's two CenterFace views read it.
@@ -118,7 +132,7 @@ PPOCR_TEXT_DET = WeightFile(
 )
 
 # Every model file crowdveil reads, in the order doctor and --version --verbose list them.
-ALL = (CENTERFACE, YUNET, CENTERFACE_INT8, CANDIDATE_CLASSIFIER, PPOCR_TEXT_DET)
+ALL = (CENTERFACE, YUNET, CENTERFACE_INT8, CANDIDATE_CLASSIFIER, CLOSER_LOOK, PPOCR_TEXT_DET)
 
 
 def package_dir(package: str) -> Path | None:
