@@ -374,7 +374,7 @@ class SecondStage(Detector):
             rows = closer_rows(candidates)
             if len(rows):
                 # Its answer replaces the first network's: averaged with it (geometric mean), the pair
-                # left fewer faces exposed but painted the people-free photos a third more (README).
+                # left fewer faces exposed but painted the people-free photos half as much again (models/README).
                 p[rows] = _run_classifier(self._closer_sess, closer_crops(rgb, candidates.xyxy[rows]), features[rows])
         return p, features
 
