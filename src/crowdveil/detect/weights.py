@@ -73,33 +73,29 @@ YUNET = WeightFile(
 # The hint of the files that ship inside the crowdveil package (``package="crowdveil"``).
 SHIPPED_HINT = "pip install --force-reinstall crowdveil  (the file ships inside the package)"
 
-# The second-stage classifier, trained by this project (``python -m training``) and
-# shipped inside the crowdveil package; models/README.md says how and on what.
-CANDIDATE_CLASSIFIER = WeightFile(
-    name="candidate-classifier",
-    package="crowdveil",
-    relative_path="detect/models/candidate_classifier.onnx",
-    sha256="80c52822a0f2f849f280e96e58eadd022906520b191f20039ccd4c16d50a8702",
-    install_hint=SHIPPED_HINT,
-    licence="Apache-2.0 (the project's own weights)",
-    origin=("trained by the crowdveil project (training/, detect/models/README.md) on the WIDER FACE "
-            "validation images of 51 event classes outside the benchmark (Yang, Luo, Loy, Tang, CVPR 2016; "
-            "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
-)
+def _trained_here(name: str, relative_path: str, sha256: str) -> WeightFile:
+    """A network trained by this project (``python -m training``) on WIDER images outside the
+    benchmark, shipped inside the crowdveil package; models/README.md says how and on what."""
+    return WeightFile(
+        name=name,
+        package="crowdveil",
+        relative_path=relative_path,
+        sha256=sha256,
+        install_hint=SHIPPED_HINT,
+        licence="Apache-2.0 (the project's own weights)",
+        origin=("trained by the crowdveil project (training/, detect/models/README.md) on the WIDER FACE "
+                "validation images of 51 event classes outside the benchmark (Yang, Luo, Loy, Tang, CVPR 2016; "
+                "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
+    )
 
-# The second stage's closer look, trained the same way (``python -m training --closer``): it reads
-# the candidates of 24 px or more again at 64 px (``second_stage.CLOSER_MIN_PX``).
-CLOSER_LOOK = WeightFile(
-    name="closer-look",
-    package="crowdveil",
-    relative_path="detect/models/closer_look.onnx",
-    sha256="968d4ffb4274d06b903a5f1b580aec785223b9be9d3e6beaa7d5ab7a82c85a40",
-    install_hint=SHIPPED_HINT,
-    licence="Apache-2.0 (the project's own weights)",
-    origin=("trained by the crowdveil project (training/, detect/models/README.md) on the WIDER FACE "
-            "validation images of 51 event classes outside the benchmark (Yang, Luo, Loy, Tang, CVPR 2016; "
-            "the images are CC BY-NC-ND 4.0 and are not shipped); ships inside the crowdveil wheel"),
-)
+
+# The second-stage classifier.
+CANDIDATE_CLASSIFIER = _trained_here("candidate-classifier", "detect/models/candidate_classifier.onnx",
+                                     "80c52822a0f2f849f280e96e58eadd022906520b191f20039ccd4c16d50a8702")
+# Its closer look (``python -m training --closer``): it reads the candidates of 24-127 px again
+# at 64 px (``second_stage.CLOSER_MIN_PX``, ``CLOSER_MAX_PX``).
+CLOSER_LOOK = _trained_here("closer-look", "detect/models/closer_look.onnx",
+                            "968d4ffb4274d06b903a5f1b580aec785223b9be9d3e6beaa7d5ab7a82c85a40")
 
 # CenterFace quantized to 8 bits by this project (``python -m training.quantize_centerface``:
 # onnxruntime's static quantization, ranges measured on training images only), shipped inside
