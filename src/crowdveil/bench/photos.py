@@ -32,8 +32,10 @@ import click
 import numpy as np
 
 from ..config import Preset
+from .closeups import DEFAULT_SIZES, closeup_faces, closeup_pictures, closeup_summary
 from .metrics import (
-    HEIGHT_BINS, OVER_PCT, ImageScore, PaintedPhoto, Summary, painted_pct, score_image, summarize, summarize_painted,
+    COVERED, HEIGHT_BINS, OVER_PCT, ImageScore, PaintedPhoto, Summary, box_cover, painted_pct, score_image, summarize,
+    summarize_painted,
 )
 from .wider import WiderImage, load_wider
 
@@ -216,6 +218,34 @@ def run_deface_people_free(items: list[tuple[str, Path]]) -> tuple[list[PaintedP
     return photos, _peak_rss_mb()
 
 
+def run_crowdveil_closeups(items: list[tuple[Path, WiderImage]], preset: Preset,
+                           sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict:
+    """How many close-ups (``closeups``) the pipeline at ``preset`` leaves exposed, by face size."""
+    pipeline = _Pipeline(preset)
+    faces = closeup_faces(items)
+    exposed = dict.fromkeys(sizes, 0)
+    for n, (size, pixels, face) in enumerate(closeup_pictures(faces, sizes), 1):
+        _, mask = pipeline.painted(pixels, "jpeg", "closeup.jpg")
+        exposed[size] += int(box_cover(mask, face)[0] < COVERED)
+        _progress(f"close-ups, crowdveil {preset}", n, len(faces) * len(sizes))
+    return closeup_summary(len(faces), exposed)
+
+
+def run_deface_closeups(items: list[tuple[Path, WiderImage]], sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict:
+    """The same close-ups through deface's CenterFace at its defaults."""
+    from deface.centerface import CenterFace as DefaceCenterFace
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
+        centerface = DefaceCenterFace(in_shape=None, backend="auto")
+    faces = closeup_faces(items)
+    exposed = dict.fromkeys(sizes, 0)
+    for n, (size, pixels, face) in enumerate(closeup_pictures(faces, sizes), 1):
+        dets, _ = centerface(pixels, threshold=DEFACE_THRESHOLD)
+        exposed[size] += int(box_cover(deface_mask(dets, *pixels.shape[:2]), face)[0] < COVERED)
+        _progress("close-ups, deface", n, len(faces) * len(sizes))
+    return closeup_summary(len(faces), exposed)
+
+
 def deface_available() -> bool:
     try:
         import deface.centerface  # noqa: F401
@@ -243,13 +273,16 @@ def _side_key(name: str) -> str:
     return "crowdveil" if name == "crowdveil" else name.replace(" ", "_").replace("--", "")
 
 
-def markdown_table(results: dict[str, tuple[Summary, float]], people_free: dict[str, dict] | None = None) -> str:
+def markdown_table(results: dict[str, tuple[Summary, float]], people_free: dict[str, dict] | None = None,
+                   closeups: dict[str, dict] | None = None) -> str:
     """Rows: metrics; columns: each side, then crowdveil/deface ratios.
 
     ``people_free``: ``summarize_painted`` per side; adds its rows and a
     per-photo table. Either part may be missing (``--no-wider``, ``--no-people-free``).
+    ``closeups``: ``closeups.run_*_closeups`` per side (``--closeups``).
     """
     people_free = people_free or {}
+    closeups = closeups or {}
     names = list(results) or list(people_free)
     # Only the WIDER rows have ratios: against deface's near-zero people-free shares they say nothing.
     ratio_cols = [n for n in names if n != "deface"] if "deface" in names and results else []
@@ -273,6 +306,11 @@ def markdown_table(results: dict[str, tuple[Summary, float]], people_free: dict[
         row("median ms / image", [s.median_ms for s in sums], lambda v: f"{v:.0f}")
         row("peak RSS (MB)", [results[n][1] for n in names], lambda v: f"{v:.0f}")
         row("files that would fail verification", [s.failed for s in sums], str, ratio=False)
+    if closeups:
+        first = next(iter(closeups.values()))
+        for size in first["closeups_exposed"]:
+            row(f"enlarged close-ups left exposed, face {size} px tall (of {first['closeups_faces']})",
+                [closeups[n]["closeups_exposed"][size] for n in names], str, ratio=False)
     if people_free:
         pfs = [people_free.get(n) or {} for n in names]
         n_photos = max(p.get("people_free_photos", 0) for p in pfs)
@@ -323,16 +361,18 @@ def markdown_table(results: dict[str, tuple[Summary, float]], people_free: dict[
     return "\n".join(lines)
 
 
-def json_report(results: dict[str, tuple[Summary, float]], people_free: dict[str, dict] | None = None) -> dict:
+def json_report(results: dict[str, tuple[Summary, float]], people_free: dict[str, dict] | None = None,
+                closeups: dict[str, dict] | None = None) -> dict:
     """``{"crowdveil": {...}, "deface": {...}}`` (rates as fractions, ``*_pct`` in percent), plus any extra preset.
 
-    ``people_free``: ``summarize_painted`` per side, merged into that side's keys.
+    ``people_free`` (``summarize_painted``) and ``closeups`` per side are merged into that side's keys.
     """
     out: dict[str, dict] = {}
     for name, (summary, rss) in results.items():
         out[_side_key(name)] = {**summary.to_dict(), "peak_rss_mb": rss}
-    for name, painted in (people_free or {}).items():
-        out.setdefault(_side_key(name), {}).update(painted)
+    for extra in (people_free or {}, closeups or {}):
+        for name, values in extra.items():
+            out.setdefault(_side_key(name), {}).update(values)
     return out
 
 
@@ -355,9 +395,12 @@ def json_report(results: dict[str, tuple[Summary, float]], people_free: dict[str
 @click.option("--no-people-free", "no_people_free", is_flag=True, help="Skip the people-free photos.")
 @click.option("--people-free-root", "people_free_root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder the LIST's paths are relative to. Default: metadata_samples/ beside the LIST.")
+@click.option("--closeups", "with_closeups", is_flag=True,
+              help="Also cut every face of 96 px or more out of the WIDER photos (3x its size) and enlarge it so "
+                   "the face is 320 and 160 px tall: how many of these close-ups are left exposed.")
 def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | None, presets: tuple[Preset, ...],
                    with_deface: bool, with_wider: bool, people_free: str | None, no_people_free: bool,
-                   people_free_root: Path | None) -> None:
+                   people_free_root: Path | None, with_closeups: bool) -> None:
     """Exposed faces, collateral and speed on WIDER FACE-format photos; painted share of people-free photos."""
     items: list = []
     if with_wider:
@@ -372,6 +415,8 @@ def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | N
     free_items = _people_free_items(people_free, no_people_free, people_free_root)
     if not with_wider and not free_items:
         raise click.UsageError("nothing to measure: --no-wider and no people-free list (pass --people-free LIST)")
+    if with_closeups and not with_wider:
+        raise click.UsageError("--closeups cuts its faces out of the WIDER photos: drop --no-wider")
     presets = presets or ("default", "fast")
     sides: list[tuple[str, Preset | None]] = [("crowdveil" if p == "default" else f"crowdveil --{p}", p)
                                               for p in presets]
@@ -383,6 +428,7 @@ def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | N
         sides.append(("deface", None))
     results: dict[str, tuple[Summary, float]] = {}
     painted: dict[str, dict] = {}
+    enlarged: dict[str, dict] = {}
     for name, preset in sides:
         if items:
             scores, rss = _in_child(run_crowdveil, items, preset) if preset else _in_child(run_deface, items)
@@ -391,6 +437,9 @@ def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | N
             photos, _ = (_in_child(run_crowdveil_people_free, free_items, preset) if preset
                          else _in_child(run_deface_people_free, free_items))
             painted[name] = summarize_painted(photos)
+        if with_closeups:
+            enlarged[name] = (_in_child(run_crowdveil_closeups, items, preset) if preset
+                              else _in_child(run_deface_closeups, items))
     if items:
         click.echo(f"\n{len(items)} images from {data_dir} (wall clock on this machine; a shared or busy CPU "
                    "slows both sides)")
@@ -398,9 +447,9 @@ def photos_command(data_dir: Path | None, json_path: Path | None, limit: int | N
         click.echo(f"\n{len(free_items)} people-free photos listed: painted share = painted pixels / all pixels, "
                    "as decoded upright (everything painted on them is collateral)")
     click.echo("")
-    click.echo(markdown_table(results, painted))
+    click.echo(markdown_table(results, painted, enlarged))
     if json_path is not None:
-        json_path.write_text(json.dumps(json_report(results, painted), indent=2) + "\n")
+        json_path.write_text(json.dumps(json_report(results, painted, enlarged), indent=2) + "\n")
         click.echo(f"\nwrote {json_path}")
 
 
