@@ -105,13 +105,41 @@ def test_the_closer_look_keeps_a_real_face_and_turns_down_a_table_and_a_cup(seco
     assert np.median(closer[len(face):]) < 0.03 and closer[len(face):].max() < 0.2, closer[len(face):]
 
 
+def test_each_candidate_is_read_by_one_network_and_the_second_look_only_serves_the_first(second_stage, monkeypatch):
+    from crowdveil.detect import second_stage as module
+
+    photo = skdata.coffee().copy()
+    photo[40:200, 420:540] = np.asarray(Image.fromarray(astronaut_face()).resize((120, 160)))
+    sizes = [12, 20, 30, 60, 100, 140, 200]
+    boxes = Detections.from_boxes([[10 + i * 2, 10, 10 + i * 2 + h, 10 + h] for i, h in enumerate(sizes)],
+                                  score=[0.3] * len(sizes), source=["centerface"] * len(sizes))
+    looked, first_read, closer_read = [], [], []
+    real_look, real_run = module.second_look, module._run_classifier
+
+    def look(rgb, candidates, reader):
+        looked.extend(candidates.height.tolist())
+        return real_look(rgb, candidates, reader)
+
+    def run(session, crops, features):
+        (closer_read if session is second_stage._closer_sess else first_read).append(len(crops))
+        return real_run(session, crops, features)
+
+    monkeypatch.setattr(module, "second_look", look)
+    monkeypatch.setattr(module, "_run_classifier", run)
+    p, features = second_stage.probabilities(photo, boxes)
+    assert p.shape == (7,) and ((p >= 0) & (p <= 1)).all()
+    assert sorted(looked) == [12, 20, 140, 200]  # the first network's candidates: under 24 px and from 128 px
+    assert sum(first_read) == 4 and sum(closer_read) == 3  # 30, 60 and 100 px: the closer look's
+    assert features.shape == (7, feature_count(CANDIDATE_VIEWS))
+
+
 def test_features_say_which_views_agree_and_how_big_a_box_is_beside_its_neighbours():
     faces = [[100, 100, 120, 124], [101, 99, 121, 123], [300, 100, 320, 124], [301, 101, 321, 125]]
     outsize = [[500, 50, 900, 450]]
     d = Detections.from_boxes(faces + outsize, score=[0.9, 0.8, 0.7, 0.6, 0.06],
                               source=["centerface", "yunet", "centerface", "yunet-mirrored", "centerface"])
     f = candidate_features(d, CANDIDATE_VIEWS)
-    assert f.shape == (5, feature_count(CANDIDATE_VIEWS) - 1)  # classifier_inputs appends the second look
+    assert f.shape == (5, feature_count(CANDIDATE_VIEWS))  # classifier_inputs appends the second look to these
     views = len(CANDIDATE_VIEWS)
     assert f[0, :views].tolist() == pytest.approx([0.9, 0, 0.8, 0, 0])  # its own view and YuNet's overlapping box
     assert f[0, views] == 2 and f[4, views] == 1  # views agreeing

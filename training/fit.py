@@ -21,7 +21,7 @@ import numpy as np
 from crowdveil.bench.wider import load_wider
 from crowdveil.detect.registry import CANDIDATE_VIEWS
 from crowdveil.detect.second_stage import (CLOSER_CROP_PX, CROP_PX, LOG_HEIGHT_COLUMN, both_networks, build_reader,
-                                           classifier_inputs, closer_crops, closer_rows)
+                                           candidate_features, classifier_inputs, closer_inputs, closer_rows)
 from crowdveil.types import Detections
 from .candidates import BACKGROUND_SCALES, background_cut, background_name, cache_name, read_rgb
 from .labels import FACE, IGNORED, label_candidates
@@ -52,7 +52,7 @@ def load_samples(root: Path, cache: Path, background: Path | None = None, *, clo
     """
     crops, feats, labels, image = [], [], [], []
     items = load_wider(root)
-    reader = build_reader()
+    reader = None if closer else build_reader()  # the closer look reads no second look
     for n, (path, wider) in enumerate(items):
         cached = cache / cache_name(wider.relpath)
         if not cached.exists():
@@ -70,11 +70,14 @@ def load_samples(root: Path, cache: Path, background: Path | None = None, *, clo
             if not len(found["xyxy"]):
                 continue
             cands = Detections.from_boxes(found["xyxy"], found["score"], source=[CANDIDATE_VIEWS[v] for v in found["view"]])
-            c, f = classifier_inputs(pixels, cands, CANDIDATE_VIEWS, reader)
+            f = candidate_features(cands, CANDIDATE_VIEWS)
             label = label_candidates(cands.xyxy, both_networks(f, CANDIDATE_VIEWS), faces)
             if closer:
                 rows = closer_rows(cands, every_size=True)
-                c, f, label = closer_crops(pixels, cands.xyxy[rows]), f[rows], label[rows]
+                c, f = closer_inputs(pixels, cands[rows], f[rows])
+                label = label[rows]
+            else:
+                c, f = classifier_inputs(pixels, cands, f, reader)
             crops.append(c)
             feats.append(f)
             labels.append(label)

@@ -11,9 +11,10 @@ crop with context around it and what the views said about it (each view's
 score there, how big it is beside the confident finds around it), and
 answers "face or head" with a probability.
 
-Candidates of 24 to 127 px are read a second time, closer (``closer_crops``:
-64 px instead of 32, ``models/closer_look.onnx``, trained the same way), and
-that network's answer is the one they are judged by.
+Candidates of 24 to 127 px are read by a second network instead, closer
+(``closer_crops``: 64 px instead of 32, ``models/closer_look.onnx``, trained
+the same way, without the second look); its answer is the one they are judged
+by, and the first network reads only the others.
 
 Recall first: the operating threshold is low, so an unsure candidate is
 painted; what is rejected are the candidates the network is sure about.
@@ -130,6 +131,8 @@ def candidate_features(candidates: Detections, views: Sequence[str]) -> np.ndarr
 # dev crowds (notes): at 0.05 such a re-check keeps 99 % of the face candidates of 32 px
 # or more and rejects 39 % of the others, and big candidates are where wrong regions cost
 # the most picture. Smaller ones are too many to re-read (and too small to gain).
+# Since the closer look judges the 24-127 px candidates without it, the classifier
+# asks for it only for candidates of 128 px and more (``SecondStage.probabilities``).
 RECHECK_MIN_PX = 32
 RECHECK_CONTEXT = 3.0
 RECHECK_CELL = 160
@@ -171,16 +174,23 @@ def second_look(rgb: np.ndarray, candidates: Detections, reader: Detector) -> np
     return out
 
 
-def classifier_inputs(rgb: np.ndarray, candidates: Detections, views: Sequence[str],
+def classifier_inputs(rgb: np.ndarray, candidates: Detections, features: np.ndarray,
                       reader: Detector) -> tuple[np.ndarray, np.ndarray]:
-    """The classifier's two inputs for ``candidates`` of ``rgb``: crops (uint8) and features.
+    """The classifier's two inputs for ``candidates`` of ``rgb``: crops (uint8) and their
+    ``features`` (``candidate_features``, computed among all the photo's candidates) with the
+    ``second_look`` score last.
 
-    Features are ``candidate_features`` plus the ``second_look`` score, last.
     The one definition: the product and training (``training/`` at the repository root) call it.
     """
-    features = candidate_features(candidates, views)
-    features = np.column_stack([features, second_look(rgb, candidates, reader)]).astype(np.float32)
-    return candidate_crops(rgb, candidates.xyxy), features
+    look = second_look(rgb, candidates, reader)
+    return candidate_crops(rgb, candidates.xyxy), np.column_stack([features, look]).astype(np.float32)
+
+
+def closer_inputs(rgb: np.ndarray, candidates: Detections, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The closer look's two inputs: ``closer_crops`` and the ``features`` as they are, without the
+    second look: it reads the candidate at 64 px itself, and the second look's YuNet pass was a
+    fifth of the default's time for nothing it did not already see (models/README)."""
+    return closer_crops(rgb, candidates.xyxy), features
 
 
 def build_reader() -> Detector:
@@ -191,7 +201,8 @@ def build_reader() -> Detector:
 
 
 def feature_count(views: Sequence[str]) -> int:
-    return 2 * len(views) + 7
+    """Columns of ``candidate_features`` (the classifier reads one more, the second look)."""
+    return 2 * len(views) + 6
 
 
 # Where ``candidate_features`` puts log2 of the box height, for five views (training weighs by it).
@@ -304,8 +315,10 @@ MAX_ENCLOSE_GROWTH = 0.5
 # exposed (1.2 % of those ≥ 32 px) for 11.8 % collateral, where a flat 0.02 leaves 0.7 % (1.0 %)
 # for 18.1 % (and paints 11.6 % of a people-free photo, against 2.5 %). From 32 px the factor
 # was 2.5 until the closer look (``CLOSER_MIN_PX``) judged those candidates: it is surer than the
-# classifier both ways, and at 1.5 it leaves as many faces ≥ 32 px exposed as before (README).
-SIZE_LADDER = {0: 0.5, 16: 1.0, 32: 1.5, 128: 10.0}
+# classifier both ways, and at 1.5 it left as many faces ≥ 32 px exposed as before (README).
+# 1.4 since the closer look reads no second look (2026-12-07): retrained without it, it is a
+# little less sure of faces, and at 1.5 it left 0.05 point more of the faces ≥ 16 px exposed.
+SIZE_LADDER = {0: 0.5, 16: 1.0, 32: 1.4, 128: 10.0}
 # Recall first where the classifier sees least: a small candidate that the enlarged YuNet view
 # scores this high is painted whatever the classifier says ({max height px: score}; the gates
 # the enlarged view had before the second stage, whose finds at those sizes were mostly
@@ -365,17 +378,22 @@ class SecondStage(Detector):
         return out
 
     def probabilities(self, rgb: np.ndarray, candidates: Detections) -> tuple[np.ndarray, np.ndarray]:
-        """P(face or head) of each candidate of ``rgb``, and the features it was computed from."""
-        if not len(candidates):
-            return np.zeros(0, np.float32), np.zeros((0, feature_count(self.candidates.names)), np.float32)
-        crops, features = classifier_inputs(rgb, candidates, self.candidates.names, self.reader)
-        p = _run_classifier(self._sess, crops, features)
-        if self._closer_sess is not None:
-            rows = closer_rows(candidates)
-            if len(rows):
-                # Its answer replaces the first network's: averaged with it (geometric mean), the pair
-                # left fewer faces exposed but painted the people-free photos half as much again (models/README).
-                p[rows] = _run_classifier(self._closer_sess, closer_crops(rgb, candidates.xyxy[rows]), features[rows])
+        """P(face or head) of each candidate of ``rgb``, and the ``candidate_features`` it was computed from.
+
+        The closer look alone judges the candidates it reads (``closer_rows``): averaged with the
+        first network (geometric mean), the pair left fewer faces exposed but painted the
+        people-free photos half as much again (models/README). The first network judges the
+        others, and only those are read by it (and by its second look).
+        """
+        features = candidate_features(candidates, self.candidates.names)
+        p = np.zeros(len(candidates), np.float32)
+        closer = closer_rows(candidates) if self._closer_sess is not None else np.zeros(0, np.int64)
+        first = np.setdiff1d(np.arange(len(candidates)), closer)
+        if len(first):
+            p[first] = _run_classifier(self._sess, *classifier_inputs(rgb, candidates[first], features[first],
+                                                                      self.reader))
+        if len(closer):
+            p[closer] = _run_classifier(self._closer_sess, *closer_inputs(rgb, candidates[closer], features[closer]))
         return p, features
 
     def needed(self, candidates: Detections, features: np.ndarray) -> np.ndarray:

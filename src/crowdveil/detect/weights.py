@@ -92,10 +92,10 @@ def _trained_here(name: str, relative_path: str, sha256: str) -> WeightFile:
 # The second-stage classifier.
 CANDIDATE_CLASSIFIER = _trained_here("candidate-classifier", "detect/models/candidate_classifier.onnx",
                                      "80c52822a0f2f849f280e96e58eadd022906520b191f20039ccd4c16d50a8702")
-# Its closer look (``python -m training --closer``): it reads the candidates of 24-127 px again
-# at 64 px (``second_stage.CLOSER_MIN_PX``, ``CLOSER_MAX_PX``).
+# Its closer look (``python -m training --closer``): it reads the candidates of 24-127 px, instead of
+# the classifier, at 64 px (``second_stage.CLOSER_MIN_PX``, ``CLOSER_MAX_PX``).
 CLOSER_LOOK = _trained_here("closer-look", "detect/models/closer_look.onnx",
-                            "968d4ffb4274d06b903a5f1b580aec785223b9be9d3e6beaa7d5ab7a82c85a40")
+                            "4149d8db202f7677bb591fb767cce160e03f7685f6c167dd5c05ce8a8bd874b8")
 
 # CenterFace quantized to 8 bits by this project (``python -m training.quantize_centerface``:
 # onnxruntime's static quantization, ranges measured on training images only), shipped inside
