@@ -34,7 +34,7 @@ from crowdveil.bench.metrics import box_cover, score_image, summarize  # noqa: E
 from crowdveil.bench.wider import load_wider  # noqa: E402
 from crowdveil.config import Config  # noqa: E402
 from crowdveil.detect.registry import build_detector  # noqa: E402
-from crowdveil.detect.second_stage import MAX_ENCLOSE_GROWTH, MERGE_IOU, both_networks  # noqa: E402
+from crowdveil.detect.second_stage import both_networks, merged_regions  # noqa: E402
 from crowdveil.redact.regions import redaction_regions, region_mask  # noqa: E402
 from crowdveil.types import Detections, box_coverage  # noqa: E402
 from training.candidates import read_rgb  # noqa: E402
@@ -43,12 +43,11 @@ from training.labels import FACE, IGNORED, label_candidates  # noqa: E402
 
 def painted(candidates: Detections, p: np.ndarray, keep: np.ndarray, shape: tuple[int, int],
             padding: float) -> np.ndarray:
-    """The mask the product paints for the ``keep`` candidates (merged as ``SecondStage.judge`` merges)."""
+    """The mask the product paints for the ``keep`` candidates."""
     h, w = shape
     if not keep.any():
         return np.zeros((h, w), bool)
-    faces = candidates[keep].replace(score=p[keep]).nms(MERGE_IOU, enclose=True, max_growth=MAX_ENCLOSE_GROWTH)
-    return region_mask(h, w, redaction_regions(faces, padding, w, h))
+    return region_mask(h, w, redaction_regions(merged_regions(candidates, p, keep), padding, w, h))
 
 
 def never_wrong(candidates: Detections, p: np.ndarray, accepted: np.ndarray, labels: np.ndarray, kept_labels,
@@ -62,7 +61,8 @@ def never_wrong(candidates: Detections, p: np.ndarray, accepted: np.ndarray, lab
     area = candidates.width * candidates.height
     for face in lost:
         over = box_coverage(gt_xyxy[face : face + 1], candidates.xyxy).ravel() > 0.05
-        for i in np.flatnonzero(accepted & ~keep & over)[np.argsort(area[accepted & ~keep & over], kind="stable")]:
+        others = np.flatnonzero(accepted & ~keep & over)
+        for i in others[np.argsort(area[others], kind="stable")]:
             keep[i] = True
             mask = painted(candidates, p, keep, shape, padding)
             if box_cover(mask, xywh[face : face + 1])[0] >= 0.8:

@@ -328,6 +328,12 @@ ENLARGED_VIEW = "yunet-2x"
 ENLARGED_SURE = {12: 0.2, 24: 0.35}
 
 
+def merged_regions(candidates: Detections, p: np.ndarray, keep: np.ndarray) -> Detections:
+    """The ``keep`` candidates, scored ``p``, merged into the regions that are painted (``MERGE_IOU``,
+    ``MAX_ENCLOSE_GROWTH``)."""
+    return candidates[keep].replace(score=p[keep]).nms(MERGE_IOU, enclose=True, max_growth=MAX_ENCLOSE_GROWTH)
+
+
 def _classifier_session(model):
     # One per process and weight file, as for the detectors: a file's first photo otherwise paid
     # for reading, hashing and loading the network again (~15-40 ms), and every file a batch or the
@@ -416,5 +422,4 @@ class SecondStage(Detector):
         proposed = self.candidates.detect(rgb)
         p, features = self.probabilities(rgb, proposed)
         keep = p >= self.needed(proposed, features)
-        faces = proposed[keep].replace(score=p[keep]).nms(MERGE_IOU, enclose=True, max_growth=MAX_ENCLOSE_GROWTH)
-        return Judgement(faces, proposed[~keep])
+        return Judgement(merged_regions(proposed, p, keep), proposed[~keep])
